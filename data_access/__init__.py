@@ -1,0 +1,1 @@
+"""Data access: schema, engine, queries and importers (no Streamlit outside connection.py)."""

@@ -1,0 +1,1 @@
+"""Measures and their maths as pure functions (no Streamlit, no database)."""

@@ -129,7 +129,7 @@ def derive_period_columns(dates: pd.Series) -> pd.DataFrame:
             "month_start": (d.dt.to_period("M").dt.start_time).dt.date.to_numpy(),
             "iso_year": iso["year"].astype("int32").to_numpy(),
             "iso_week": iso["week"].astype("int16").to_numpy(),
-            "weekday": d.dt.weekday.astype("int16").to_numpy(),
+            "weekday": d.dt.day_of_week.astype("int16").to_numpy(),
         },
         index=dates.index,
     )

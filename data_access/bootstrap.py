@@ -117,5 +117,9 @@ def build_database(
         dataset = make_dataset()
         with eng.write_transaction(url, fresh=eng.is_duckdb(url)) as conn:
             upgrade(conn)
+            if not eng.is_duckdb(url):
+                # A server database is rebuilt in place, still inside the one transaction.
+                for table in reversed(schema.metadata.sorted_tables):
+                    conn.execute(sa.delete(table))
             load_dataset(conn, dataset, progress=progress)
         return True

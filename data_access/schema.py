@@ -31,8 +31,8 @@ areas = sa.Table(
     sa.Column("level", sa.String(16), nullable=False),  # one of AREA_LEVELS
     sa.Column("parent_code", sa.String(32)),  # current parent; history in area_membership
     sa.Column("population", sa.Integer),
-    sa.Column("centroid_lon", sa.Float),
-    sa.Column("centroid_lat", sa.Float),
+    sa.Column("centroid_lon", sa.Double),
+    sa.Column("centroid_lat", sa.Double),
     sa.Column("boundary_geojson", sa.Text),  # a GeoJSON geometry object, WGS84
     sa.Column("boundary_source", sa.String(100)),  # e.g. "synthetic", "ONS wards 2018"
     sa.CheckConstraint("level in ('partnership','lcsp','ward','lsoa')", name="ck_areas_level"),
@@ -72,8 +72,8 @@ events = sa.Table(
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date, nullable=False),
     sa.Column("area_code", sa.String(32)),  # NULL = whole partnership
-    sa.Column("longitude", sa.Float),
-    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Double),
+    sa.Column("latitude", sa.Double),
     sa.Column("notes", sa.Text),
 )
 sa.Index("ix_events_dates", events.c.start_date, events.c.end_date)
@@ -85,8 +85,8 @@ overlays = sa.Table(
     sa.Column("overlay_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("kind", sa.String(32), nullable=False),  # pspo, cctv, knife_arch
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("longitude", sa.Float),
-    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Double),
+    sa.Column("latitude", sa.Double),
     sa.Column("geometry_geojson", sa.Text),
     sa.Column("valid_from", sa.Date),
     sa.Column("valid_to", sa.Date),
@@ -105,8 +105,8 @@ incidents = sa.Table(
     sa.Column("incident_date", sa.Date, nullable=False),
     sa.Column("date_precision", sa.String(8), nullable=False, default="day"),  # day | month
     sa.Column("hour", sa.SmallInteger),  # NULL when the time is not known
-    sa.Column("longitude", sa.Float),
-    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Double),
+    sa.Column("latitude", sa.Double),
     sa.Column("location_text", sa.String(200)),
     sa.Column("lsoa_code", sa.String(32)),
     sa.Column("ward_code", sa.String(32)),
@@ -235,11 +235,11 @@ kpi_values = sa.Table(
     sa.Column("area_code", sa.String(32), primary_key=True),
     sa.Column("period_start", sa.Date, primary_key=True),  # first day of the month or quarter
     sa.Column("period_grain", sa.String(8), nullable=False, default="month"),  # month | quarter
-    sa.Column("value", sa.Float),
-    sa.Column("numerator", sa.Float),
-    sa.Column("denominator", sa.Float),
-    sa.Column("target", sa.Float),
-    sa.Column("baseline", sa.Float),
+    sa.Column("value", sa.Double),
+    sa.Column("numerator", sa.Double),
+    sa.Column("denominator", sa.Double),
+    sa.Column("target", sa.Double),
+    sa.Column("baseline", sa.Double),
     sa.Column("is_provisional", sa.Boolean, nullable=False, default=False),
     sa.Column("import_id", sa.Integer),
 )
@@ -293,6 +293,9 @@ fund_projects = sa.Table(
     sa.Column("decision_reason", sa.Text),
     sa.Column("outcome_evaluation", sa.Text),
     sa.Column("carried_from_project_id", sa.Integer),  # carry-forward from the previous year
+    # Part of this year's allocation formally requested from the OPCC to carry into the next
+    # year (2017/18: Guns & Gangs GBP 100k), as opposed to slippage from timing.
+    sa.Column("carry_forward_request", MONEY),
 )
 sa.Index("ix_fund_projects_fy", fund_projects.c.fy_start)
 

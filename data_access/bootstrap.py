@@ -41,15 +41,23 @@ class Dataset(Protocol):
 
 
 def has_data(url: str) -> bool:
-    """True when the database exists with the schema and at least one area loaded."""
+    """True when the database exists with the schema and holds areas or any imported data.
+
+    Imports count too: a database that so far holds only an imported police.uk file must never
+    be mistaken for an empty one and rebuilt with sample data.
+    """
     if not eng.database_exists(url):
         return False
     engine = eng.make_engine(url, read_only=True, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("areas"):
+            inspector = sa.inspect(conn)
+            if not inspector.has_table("areas"):
                 return False
-            return conn.execute(sa.select(sa.func.count()).select_from(schema.areas)).scalar_one() > 0
+            for table in (schema.areas, schema.imports):
+                if conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() > 0:
+                    return True
+            return False
     finally:
         engine.dispose()
 

@@ -7,10 +7,21 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 _INI = Path(__file__).resolve().parent / "alembic.ini"
+
+
+class AlembicDuckDBImpl(DefaultImpl):
+    """Alembic has no DuckDB implementation of its own; the default one suffices.
+
+    Defined here (not only in migrations/env.py) so that reading the revision of a DuckDB
+    database works in a process that has not run a migration.
+    """
+
+    __dialect__ = "duckdb"
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

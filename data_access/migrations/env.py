@@ -6,16 +6,10 @@ from DATABASE_URL, or the embedded default), or programmatically through
 """
 
 from alembic import context
-from alembic.ddl.impl import DefaultImpl
 
 from data_access import schema
 from data_access.engine import database_url, make_engine
-
-
-class AlembicDuckDBImpl(DefaultImpl):
-    """Alembic has no DuckDB implementation of its own; the default one suffices."""
-
-    __dialect__ = "duckdb"
+from data_access.migrate import AlembicDuckDBImpl  # noqa: F401  registers the DuckDB dialect
 
 
 def run_migrations() -> None:

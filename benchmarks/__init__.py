@@ -1,0 +1,1 @@
+"""Speed benchmarks (run by hand, not by the test suite)."""

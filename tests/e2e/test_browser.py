@@ -1,0 +1,192 @@
+"""The real thing: ``streamlit run app.py`` in a subprocess, every page opened by its URL in
+Debian's chromium (never a downloaded browser), checked for its heading and for error boxes.
+
+Deep links are opened on a freshly started server: until ``st.navigation`` has run once in the
+process, Streamlit's old automatic page list would answer them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# url path -> (page file, heading); the Overview is the home page, at "/".
+PAGES = {
+    "data_status": ("pages/data_status.py", "Data status"),
+    "": ("pages/overview.py", "Overview"),
+    "boards": ("pages/boards.py", "Priority boards"),
+    "asb_calendar": ("pages/asb_calendar.py", "ASB seasonality calendar"),
+    "hotspots": ("pages/hotspots.py", "Hotspot map"),
+    "fund": ("pages/fund.py", "Community Safety Fund"),
+    "explorer": ("pages/explorer.py", "Data explorer"),
+}
+VIEWPORT = {"width": 1366, "height": 1600}  # a laptop width; tall, as Streamlit scrolls inside
+TIMEOUT_MS = 60_000
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(database_url: str, log_path: Path):
+    """A fresh ``streamlit run app.py`` on a free port; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Screenshots go to a temporary folder (E2E_SCREENSHOT_DIR to keep them), never into the
+    repository."""
+    folder = os.environ.get("E2E_SCREENSHOT_DIR")
+    if folder:
+        path = Path(folder).resolve()
+        if ROOT in path.parents or path == ROOT:
+            raise ValueError("E2E_SCREENSHOT_DIR must be outside the repository")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def wait_for_drawing(page) -> None:
+    """Charts and tables load their code lazily: wait until each has drawn."""
+    charts = page.locator('[data-testid="stPlotlyChart"]:visible')
+    for index in range(charts.count()):
+        charts.nth(index).locator(".main-svg").first.wait_for(timeout=TIMEOUT_MS)
+    tables = page.locator('[data-testid="stDataFrame"]:visible')  # not those in closed tabs
+    for index in range(tables.count()):
+        tables.nth(index).locator("canvas").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
+def open_page(browser, url: str, heading: str, screenshot: Path, expect_text=()):
+    """Open ``url``, wait for ``heading``, any ``expect_text`` and the script to finish.
+
+    Returns (exception boxes, error texts, h1 headings, final URL, sidebar box values).
+    """
+    page = browser.new_page(viewport=VIEWPORT)
+    started = time.monotonic()
+    try:
+        page.goto(url, timeout=TIMEOUT_MS)
+        page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
+                               timeout=TIMEOUT_MS)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="hidden",
+                               timeout=TIMEOUT_MS)
+        for text in expect_text:
+            page.get_by_text(text, exact=False).first.wait_for(timeout=TIMEOUT_MS)
+        print(f"{url}: ready in {time.monotonic() - started:.1f} s")
+        wait_for_drawing(page)
+        page.screenshot(path=str(screenshot), full_page=True)
+        exceptions = page.locator('[data-testid="stException"]').count()
+        errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        # Streamlit's own "Page not found" box (a deep link it could not route)
+        errors += [t for t in page.get_by_role("dialog").all_inner_texts() if "not found" in t]
+        headings = page.locator("h1").all_inner_texts()
+        boxes = {
+            box.get_attribute("aria-label"): box.input_value()
+            for box in page.locator('[data-testid="stSidebar"] input[role="combobox"]').all()
+        }
+        return exceptions, errors, headings, page.url, boxes
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def server(sample_db_url, tmp_path_factory):
+    """One freshly started server for this module: the first test's request is its first."""
+    with streamlit_server(sample_db_url, tmp_path_factory.mktemp("server") / "log.txt") as base:
+        yield base
+
+
+def test_a_deep_link_with_filters_on_a_fresh_server(browser, server, shots):
+    # The server has answered nothing yet: the old automatic page list would serve this file
+    # alone; it must come through app.py (the sidebar filters prove it) and keep its filters.
+    exceptions, errors, headings, final_url, boxes = open_page(
+        browser, f"{server}/data_status?fy=2024/25&lcsp=LCSP-N", "Data status",
+        shots / "fresh-deep-link.png")
+    assert exceptions == 0 and errors == []
+    assert boxes["Financial year"] == "2024/25" and boxes["LCSP"] == "North"
+    assert "Overview" not in headings
+    assert "/data_status?" in final_url
+    assert "fy=2024" in final_url and "lcsp=LCSP-N" in final_url
+
+
+def test_every_page_by_its_link(browser, server, shots):
+    for url_path, (file_name, heading) in PAGES.items():
+        if not (ROOT / file_name).exists():
+            continue  # a page another issue has not delivered yet
+        exceptions, errors, headings, final_url, _ = open_page(
+            browser, f"{server}/{url_path}", heading, shots / f"{url_path or 'home'}.png")
+        assert exceptions == 0, f"{url_path}: exception box shown"
+        assert errors == [], f"{url_path}: {errors}"
+        assert heading in [h.strip() for h in headings], f"{url_path}: headings {headings}"
+        if url_path:
+            assert "Overview" not in headings, "the deep link fell back to the home page"
+        assert final_url.split("?")[0].rstrip("/") == f"{server}/{url_path}".rstrip("/")
+
+
+def test_a_copied_overview_link_reproduces_the_view(browser, server, shots):
+    exceptions, errors, _, final_url, boxes = open_page(
+        browser, f"{server}/?from=2025-04&to=2025-09&lcsp=LCSP-S", "Overview",
+        shots / "overview-link.png", expect_text=("Apr 2025 to Sep 2025 · South LCSP",))
+    assert exceptions == 0 and errors == []
+    assert boxes["LCSP"] == "South"
+    assert "from=2025-04" in final_url and "lcsp=LCSP-S" in final_url

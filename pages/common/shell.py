@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,6 +248,39 @@ def ensure_database(url: str, make_dataset: Callable[[], Any]) -> None:
     st.session_state[K_DB_READY] = (url, generation)
 
 
+class SampleBuild:
+    """The first-run build of the sample database, one per server process.
+
+    It runs in its own thread, not in a visitor's script run: Streamlit stops a script when its
+    visitor navigates away or closes the tab, and a build stopped that way was thrown away and
+    started again by the next visitor. Sessions only watch :attr:`state`.
+    """
+
+    def __init__(self, url: str, make_dataset: Callable[[], Any]) -> None:
+        self.state: dict[str, Any] = {"done": 0, "total": 1, "message": "Generating the sample data…",
+                                      "finished": False, "failed": False}
+        self._thread = threading.Thread(
+            target=self._run, args=(url, make_dataset), name="sample-database-build", daemon=True
+        )
+        self._thread.start()
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.state.update(done=done, total=max(total, 1), message=message)
+
+    def _run(self, url: str, make_dataset: Callable[[], Any]) -> None:
+        try:
+            bootstrap.build_database(url, make_dataset, progress=self._progress)
+        except Exception:
+            logger.exception("building the sample database failed")
+            self.state["failed"] = True
+        self.state["finished"] = True
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _sample_build(url: str, _make_dataset: Callable[[], Any]) -> SampleBuild:
+    return SampleBuild(url, _make_dataset)
+
+
 def _build_sample_database(url: str, make_dataset: Callable[[], Any]) -> None:
     st.title("Setting up the dashboard")
     st.info(
@@ -254,21 +289,21 @@ def _build_sample_database(url: str, make_dataset: Callable[[], Any]) -> None:
         "when it is ready.",
         icon=":material/hourglass_top:",
     )
-    bar = st.progress(0.0, text="Generating the sample data…")
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=message)
-
-    try:
-        bootstrap.build_database(url, make_dataset, progress=progress)
-    except Exception:
-        logger.exception("building the sample database failed")
+    build = _sample_build(url, make_dataset)
+    state = dict(build.state)
+    st.progress(min(max(state["done"] / state["total"], 0.0), 1.0), text=state["message"])
+    if state["failed"]:
+        _sample_build.clear()  # the next reload tries again
         st.error(
             f"The sample database could not be built. Run `{LOAD_COMMAND}` in a terminal to see "
             "why, then reload this page.",
             icon=":material/error:",
         )
         st.stop()
+    if not state["finished"]:
+        time.sleep(1.0)
+        st.rerun()
+    _sample_build.clear()
 
 
 # --- the data context ---------------------------------------------------------------------

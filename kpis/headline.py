@@ -6,7 +6,8 @@ it takes the small category-by-month frame the database aggregated and returns n
 
 A change between two counts is only *flagged* when it is unlikely to be chance: the exact
 conditional test of two Poisson rates in :mod:`kpis.change` (3 -> 6 is not an alarm, p = 0.51;
-300 -> 600 is).
+300 -> 600 is), widened by the measure's own month-to-month overdispersion so that a 1% dip
+in a city-wide total of 127,000 is not called significant just because the count is large.
 """
 
 from __future__ import annotations
@@ -86,13 +87,16 @@ class Change:
         return "up" if self.difference > 0 else "down" if self.difference < 0 else "same"
 
 
-def compare_counts(current: int, previous: int, *, alpha: float = SIGNIFICANCE_LEVEL) -> Change:
+def compare_counts(
+    current: int, previous: int, *, alpha: float = SIGNIFICANCE_LEVEL, dispersion: float = 1.0
+) -> Change:
     """Change from ``previous`` to ``current`` (equal exposures), tested by
-    :func:`kpis.change.compare_counts` (exact conditional test of two Poisson rates)."""
+    :func:`kpis.change.compare_counts` (exact conditional test of two Poisson rates, widened by
+    the series' overdispersion ``dispersion``)."""
     current, previous = int(current), int(previous)
     if current < 0 or previous < 0:
         raise ValueError("counts cannot be negative")
-    test = change.compare_counts(previous, current, alpha=alpha)
+    test = change.compare_counts(previous, current, alpha=alpha, dispersion=dispersion)
     return Change(
         current=current,
         previous=previous,
@@ -125,6 +129,29 @@ def measure_by(frame: pd.DataFrame, measure: HeadlineMeasure, by: str | list[str
     return grouped.astype("int64").rename("n")
 
 
+def _dispersion(current: pd.DataFrame, previous: pd.DataFrame, measure: HeadlineMeasure) -> float:
+    """The measure's overdispersion, from its monthly counts in both periods."""
+    if "month_start" not in current.columns:
+        return 1.0
+    phis = [change.estimate_dispersion(measure_by(f, measure, "month_start").sort_index().tolist())
+            for f in (current, previous) if not f.empty]
+    return max(phis) if phis else 1.0
+
+
+def measure_dispersion(current: pd.DataFrame, previous: pd.DataFrame | None,
+                       measure: HeadlineMeasure) -> float:
+    """Partnership-wide overdispersion of ``measure`` (1.0 when it cannot be estimated)."""
+    return _dispersion(current, previous if previous is not None else current.iloc[0:0], measure)
+
+
+def area_dispersion(city_dispersion: float, area_count: float, city_count: float) -> float:
+    """An area's overdispersion from the city's: extra-Poisson variance grows with the mean
+    (negative binomial: phi = 1 + mean / k), so phi_area = 1 + (phi_city - 1) x area share."""
+    if city_count <= 0 or city_dispersion <= 1:
+        return 1.0
+    return 1.0 + (city_dispersion - 1.0) * min(max(area_count / city_count, 0.0), 1.0)
+
+
 def headline_table(
     current: pd.DataFrame,
     previous: pd.DataFrame | None,
@@ -140,7 +167,8 @@ def headline_table(
                "difference": None, "relative": None, "p_value": None, "significant": False,
                "sensitive": measure.sensitive}
         if previous is not None:
-            result = compare_counts(now, measure_total(previous, measure))
+            result = compare_counts(now, measure_total(previous, measure),
+                                    dispersion=_dispersion(current, previous, measure))
             row.update(previous=result.previous, difference=result.difference,
                        relative=result.relative, p_value=result.p_value,
                        significant=result.significant)

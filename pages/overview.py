@@ -107,6 +107,8 @@ def compute_area_table(
         return headline.measure_by(frame, measure, "area_code")
 
     now, before = totals(data.areas_current), totals(data.areas_previous)
+    city_phi = headline.measure_dispersion(data.current, data.previous, measure)
+    city_count = max(float(now.sum()), 1.0)
     codes = list(names) + [c for c in now.index.union(before.index) if c not in names]
     rows = []
     for code in codes:
@@ -114,7 +116,9 @@ def compute_area_table(
         previous = int(before.get(code, 0)) if data.areas_previous is not None else None
         if code not in names and count == 0 and not previous:
             continue
-        change = headline.compare_counts(count, previous) if previous is not None else None
+        change = (headline.compare_counts(
+            count, previous, dispersion=headline.area_dispersion(city_phi, count, city_count))
+            if previous is not None else None)
         pop = population.get(code) if code else None
         rows.append({
             "Area": names.get(code, NOT_LOCATED if code == "" else code),

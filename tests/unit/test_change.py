@@ -115,3 +115,27 @@ def test_fast_binomial_p_value_matches_scipy(k, n, p):
 
     assert change.binomial_two_sided_p(k, n, p) == pytest.approx(stats.binomtest(k, n, p).pvalue,
                                                                  rel=1e-9, abs=1e-15)
+
+
+def test_dispersion_of_a_poisson_series_is_about_one_and_of_a_volatile_one_larger():
+    import numpy as np
+
+    from kpis.change import estimate_dispersion
+
+    rng = np.random.default_rng(7)
+    assert estimate_dispersion(rng.poisson(10_000, 48).tolist()) < 1.6
+    volatile = (10_000 * rng.lognormal(0, 0.05, 48)).round().tolist()
+    assert estimate_dispersion(volatile) > 20
+    assert estimate_dispersion([5, 6]) == 1.0  # too few months to say
+
+
+def test_overdispersion_stops_a_one_percent_change_in_a_big_total_being_flagged():
+    from kpis.change import compare_counts
+
+    plain = compare_counts(128_739, 127_033)
+    widened = compare_counts(128_739, 127_033, dispersion=40.0)
+    assert plain.significant and not widened.significant
+    # A real shift still shows: +15% with the same dispersion.
+    assert compare_counts(9_517, 11_000, dispersion=8.0).significant
+    # Small counts are unaffected in practice: 3 -> 6 is not an alarm either way.
+    assert not compare_counts(3, 6).significant

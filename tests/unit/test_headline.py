@@ -116,3 +116,12 @@ def test_is_suppressed_edges():
     assert disclosure.suppressed_label() == "1-7"
     assert disclosure.suppress_small_counts(
         pd.DataFrame({"n": [3]}), ["n"], threshold=2)["n"].tolist() == [3]
+
+
+def test_an_area_inherits_overdispersion_in_proportion_to_its_share():
+    from kpis.headline import area_dispersion
+
+    assert area_dispersion(21.0, 127_000, 127_000) == 21.0
+    assert area_dispersion(21.0, 12_700, 127_000) == 3.0
+    assert area_dispersion(1.0, 500, 127_000) == 1.0
+    assert area_dispersion(21.0, 10, 0) == 1.0

@@ -1,0 +1,179 @@
+"""The Hotspot map in a real browser: the map draws, and a click on a cell or an area selects it
+(pydeck ``on_select="rerun"``) and opens its details under the map.
+
+``streamlit run app.py`` on the small sample database, Debian's chromium (never a downloaded
+browser). Screenshots go to a temporary folder (E2E_SCREENSHOT_DIR to keep them), never into the
+repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 90_000
+# Points inside the map (fractions of its width and height) to try in turn: the city centre,
+# where cells are densest, first.
+CLICK_POINTS = ((0.45, 0.55), (0.5, 0.5), (0.4, 0.5), (0.55, 0.6), (0.5, 0.4), (0.35, 0.6))
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _server(database_url: str, log_path: Path):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def base_url(sample_db_url, tmp_path_factory):
+    with _server(sample_db_url, tmp_path_factory.mktemp("logs") / "streamlit.log") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = os.environ.get("E2E_SCREENSHOT_DIR")
+    if folder:
+        path = Path(folder).resolve()
+        if ROOT in path.parents or path == ROOT:
+            raise ValueError("E2E_SCREENSHOT_DIR must be outside the repository")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def _settle(page) -> None:
+    page.wait_for_timeout(800)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
+                           timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1500, "height": 1900})
+    page.goto(url, timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Hotspot map", exact=True).first.wait_for(timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=TIMEOUT_MS)
+    _settle(page)
+    return page
+
+
+def _click_until(page, expected: str) -> bool:
+    """Click points of the map until ``expected`` appears in the page (a selection was made).
+
+    Each point is hovered first and clicked only once deck.gl shows its tooltip there: the map
+    is then drawn and something pickable is under the pointer (on a busy machine the first
+    frames can take a few seconds).
+    """
+    chart = page.locator('[data-testid="stDeckGlJsonChart"]').first
+    tooltip = page.locator(".deck-tooltip")
+    for _ in range(2):
+        for fx, fy in CLICK_POINTS:
+            box = chart.bounding_box()
+            x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+            page.mouse.move(x - 3, y - 3)
+            page.mouse.move(x, y)
+            try:
+                tooltip.first.wait_for(state="visible", timeout=3000)
+            except sync_api.TimeoutError:
+                continue
+            page.mouse.click(x, y)
+            _settle(page)
+            try:
+                page.get_by_text(expected).first.wait_for(timeout=5000)
+                return True
+            except sync_api.TimeoutError:
+                continue
+    return False
+
+
+def _no_errors(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def test_clicking_a_cell_opens_its_details(browser, base_url, shots):
+    page = _open(browser, f"{base_url}/hotspots")
+    try:
+        _no_errors(page)
+        assert page.get_by_text("Hotspot Index = a cell's count").count()
+        assert _click_until(page, "Busiest locations here"), "no click selected a cell"
+        # the details heading, e.g. "250 m cell in Ladywood", and the links (waited for: the
+        # script may still be drawing the rest of the details)
+        page.get_by_text("m cell in").first.wait_for(timeout=TIMEOUT_MS)
+        page.get_by_role("link", name="Priority boards for").first.wait_for(timeout=TIMEOUT_MS)
+        _no_errors(page)
+        page.screenshot(path=str(shots / "hotspots_cell_click.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_clicking_an_area_opens_its_details(browser, base_url, shots):
+    page = _open(browser, f"{base_url}/hotspots?hotspots_view=By+area")
+    try:
+        page.get_by_text("Wards by count").first.wait_for(timeout=TIMEOUT_MS)
+        assert _click_until(page, "Busiest locations here"), "no click selected an area"
+        page.get_by_role("link", name="ASB calendar for").first.wait_for(timeout=TIMEOUT_MS)
+        _no_errors(page)
+        page.screenshot(path=str(shots / "hotspots_area_click.png"), full_page=True)
+    finally:
+        page.close()

@@ -78,6 +78,16 @@ def _selection(
     return where
 
 
+def _mappable(table: sa.Table) -> sa.ColumnElement:
+    """Incidents that may be shown by cell: domestic-abuse-flagged ones never are.
+
+    Domestic abuse is a flag on otherwise ordinary categories (violence, stalking), so excluding
+    sensitive categories alone would still place it on the map; it is subtracted here and shown
+    only at area level.
+    """
+    return table.c.n - table.c.n_domestic_abuse
+
+
 def _not_sensitive(table: sa.Table) -> sa.ColumnElement:
     """Rows whose (source, category) is not flagged sensitive in ``categories``."""
     return ~sa.exists().where(
@@ -128,11 +138,12 @@ def load_cell_counts(
     if cell_size not in CELL_SIZES_M:
         raise ValueError(f"cell size must be one of {CELL_SIZES_M} metres, not {cell_size!r}")
     statement = (
-        sa.select(cm.c.cell_id, sa.func.sum(cm.c.n).label("n"))
+        sa.select(cm.c.cell_id, sa.func.sum(_mappable(cm)).label("n"))
         .where(
             cm.c.cell_size == cell_size,
             *_selection(cm, month_from, month_to, sources, categories, subcategories, lcsp),
             _not_sensitive(cm),
+            _mappable(cm) > 0,
         )
         .group_by(cm.c.cell_id)
         .order_by(cm.c.cell_id)
@@ -155,11 +166,12 @@ def load_cells_per_size(
         sa.select(
             cm.c.cell_size,
             sa.func.count(sa.distinct(cm.c.cell_id)).label("cells"),
-            sa.func.sum(cm.c.n).label("n"),
+            sa.func.sum(_mappable(cm)).label("n"),
         )
         .where(
             *_selection(cm, month_from, month_to, sources, categories, subcategories, lcsp),
             _not_sensitive(cm),
+            _mappable(cm) > 0,
         )
         .group_by(cm.c.cell_size)
         .order_by(cm.c.cell_size)
@@ -181,12 +193,14 @@ def load_cell_detail(
 ) -> pd.DataFrame:
     """One cell's incidents by month and category: columns month_start, source, category, n."""
     statement = (
-        sa.select(cm.c.month_start, cm.c.source, cm.c.category, sa.func.sum(cm.c.n).label("n"))
+        sa.select(cm.c.month_start, cm.c.source, cm.c.category,
+                  sa.func.sum(_mappable(cm)).label("n"))
         .where(
             cm.c.cell_size == cell_size,
             cm.c.cell_id == int(cell_id),
             *_selection(cm, month_from, month_to, sources, categories, subcategories, lcsp),
             _not_sensitive(cm),
+            _mappable(cm) > 0,
         )
         .group_by(cm.c.month_start, cm.c.source, cm.c.category)
         .order_by(cm.c.month_start, cm.c.source, cm.c.category)
@@ -373,6 +387,7 @@ def _location_where(
         inc.c.month_start >= month_from, inc.c.month_start <= month_to,
         inc.c.location_text.is_not(None), inc.c.location_text != "",
         _not_sensitive(inc),
+        inc.c.is_domestic_abuse.is_(False),  # never placed at a location (see _mappable)
     ]
     if sources:
         where.append(inc.c.source.in_(list(sources)))

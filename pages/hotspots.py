@@ -967,10 +967,11 @@ def render_notes(data: ViewData, settings: HotspotSettings, filters: Filters, re
     """Explanations under the map: method, data protection, the data's limits."""
     notes = list(data.notes)
     selection = settings.selection
-    if data.kind in ("cells", "locations") and selection.includes_sensitive and not selection.sensitive:
-        notes.append("Sensitive categories (sexual offences, modern slavery) are left out of "
-                     "grid cells and locations; they are shown only by area, with small counts "
-                     "suppressed.")
+    if data.kind in ("cells", "locations") and not selection.sensitive:
+        left_out = ("Sensitive categories (sexual offences, modern slavery) and "
+                    if selection.includes_sensitive else "")
+        notes.append(f"{left_out or ''}Offences flagged domestic abuse are left out of grid cells "
+                     "and locations; they are shown only by area, with small counts suppressed.")
     total = cached(hq.load_selection_total, lcsp=filters.lcsp, **_period_params(filters),
                    **selection.params())
     if total["unlocated"]:

@@ -37,6 +37,8 @@ def incidents(small_dataset) -> pd.DataFrame:
     cats = small_dataset.tables["categories"]
     sensitive = set(zip(cats.loc[cats["is_sensitive"], "source"], cats.loc[cats["is_sensitive"], "category"]))
     frame["sensitive"] = [(s, c) in sensitive for s, c in zip(frame["source"], frame["category"])]
+    # What may be placed in a cell or at a location: not sensitive and not domestic abuse.
+    frame["mappable"] = ~frame["sensitive"] & ~frame["is_domestic_abuse"]
     frame["month_start"] = pd.to_datetime(frame["month_start"])
     return frame
 
@@ -74,7 +76,7 @@ def _in_period(frame: pd.DataFrame, period=PERIOD) -> pd.DataFrame:
 def test_cell_counts_equal_the_located_non_sensitive_incidents(engine, incidents, size):
     got = hq.load_cell_counts(engine, size, *PERIOD)
     rows = _in_period(incidents)
-    rows = rows[~rows["sensitive"] & rows[f"cell_{size}"].notna()]
+    rows = rows[rows["mappable"] & rows[f"cell_{size}"].notna()]
     expected = rows.groupby(f"cell_{size}").size()
     assert got["n"].sum() == len(rows) > 0
     assert dict(zip(got["cell_id"], got["n"])) == {int(k): int(v) for k, v in expected.items()}
@@ -84,7 +86,7 @@ def test_cell_counts_filter_by_category_subcategory_and_lcsp(engine, incidents):
     got = hq.load_cell_counts(engine, 500, *PERIOD, sources=["asb"], categories=["anti_social_behaviour"],
                               subcategories=["youth", "neighbour"], lcsp="LCSP-N")
     rows = _in_period(incidents)
-    rows = rows[(rows["source"] == "asb") & rows["subcategory"].isin(["youth", "neighbour"])
+    rows = rows[rows["mappable"] & (rows["source"] == "asb") & rows["subcategory"].isin(["youth", "neighbour"])
                 & (rows["lcsp_code"] == "LCSP-N") & rows["cell_500"].notna()]
     assert got["n"].sum() == len(rows) > 0
     assert got["cell_id"].nunique() == rows["cell_500"].nunique()
@@ -103,7 +105,7 @@ def test_sensitive_categories_never_reach_cells_or_locations(engine, incidents):
 def test_cells_per_size_count_distinct_cells(engine, incidents):
     got = hq.load_cells_per_size(engine, *PERIOD).set_index("cell_size")
     rows = _in_period(incidents)
-    rows = rows[~rows["sensitive"]]
+    rows = rows[rows["mappable"]]
     for size in (250, 500, 1000):
         assert got.loc[size, "cells"] == rows[f"cell_{size}"].nunique()
     assert got.loc[250, "cells"] > got.loc[500, "cells"] > got.loc[1000, "cells"]
@@ -186,7 +188,7 @@ def test_boundaries_parse_and_join_to_the_counts(engine):
 
 def test_location_distribution_and_top_locations(engine, incidents):
     rows = _in_period(incidents)
-    rows = rows[~rows["sensitive"] & rows["location_text"].notna()]
+    rows = rows[rows["mappable"] & rows["location_text"].notna()]
     per_location = rows.groupby(["location_text", "lsoa_code"], observed=True).size()
     dist = hq.load_location_distribution(engine, *PERIOD)
     assert (dist["n"] * dist["locations"]).sum() == len(rows)
@@ -374,3 +376,28 @@ def test_real_ward_rates_classes_and_gi_star(real_birmingham):
     # The city centre ward (Ladywood, E05011151) is the highest-rate ward and a significant hot spot.
     assert gi["value"].idxmax() == "E05011151"
     assert gi.loc["E05011151", "gi_band"].startswith("Hot spot")
+
+
+def test_domestic_abuse_never_counts_in_cells_or_locations(engine):
+    """Domestic abuse is a flag on ordinary categories: cells and locations must leave it out."""
+    import sqlalchemy as sa
+
+    from data_access import schema
+
+    i = schema.incidents
+    with engine.connect() as conn:
+        month = conn.execute(sa.select(sa.func.max(i.c.month_start))).scalar_one()
+        expected = conn.execute(
+            sa.select(sa.func.count()).where(
+                i.c.month_start == month, i.c.cell_1000.is_not(None),
+                i.c.is_domestic_abuse.is_(False), i.c.category.not_in(["sexual_offences", "modern_slavery"]),
+            )
+        ).scalar_one()
+        with_da = conn.execute(
+            sa.select(sa.func.count()).where(i.c.month_start == month, i.c.cell_1000.is_not(None),
+                                             i.c.is_domestic_abuse.is_(True))
+        ).scalar_one()
+    assert with_da > 0
+    cells = hq.load_cell_counts(engine, 1000, month, month)
+    assert int(cells["n"].sum()) == expected
+    assert (cells["n"] > 0).all()

@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kpis import exports
+
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
 # deficiency. Blue and vermillion carry the most contrast on white (5.1:1 and 3.5:1).
 OKABE_ITO = {
@@ -98,8 +100,12 @@ def style_figure(fig: go.Figure, *, height: int = 320, y_title: str | None = Non
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV (with a byte-order mark so Excel reads £ and accents)."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """The frame as formula-safe UTF-8 CSV (with a byte-order mark so Excel reads £ and accents).
+
+    Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading quote;
+    numbers, negative ones included, stay numbers (kpis.exports).
+    """
+    return exports.to_csv_bytes(frame)
 
 
 def download_button(

@@ -7,23 +7,15 @@ process, Streamlit's old automatic page list would answer them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser_support import ROOT, TIMEOUT_MS, streamlit_server, wait_for_drawing
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # url path -> (page file, heading); the Overview is the home page, at "/".
 PAGES = {
     "data_status": ("pages/data_status.py", "Data status"),
@@ -35,85 +27,6 @@ PAGES = {
     "explorer": ("pages/explorer.py", "Data explorer"),
 }
 VIEWPORT = {"width": 1366, "height": 1600}  # a laptop width; tall, as Streamlit scrolls inside
-TIMEOUT_MS = 60_000
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(database_url: str, log_path: Path):
-    """A fresh ``streamlit run app.py`` on a free port; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    """Screenshots go to a temporary folder (E2E_SCREENSHOT_DIR to keep them), never into the
-    repository."""
-    folder = os.environ.get("E2E_SCREENSHOT_DIR")
-    if folder:
-        path = Path(folder).resolve()
-        if ROOT in path.parents or path == ROOT:
-            raise ValueError("E2E_SCREENSHOT_DIR must be outside the repository")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("screenshots")
-
-
-def wait_for_drawing(page) -> None:
-    """Charts and tables load their code lazily: wait until each has drawn."""
-    charts = page.locator('[data-testid="stPlotlyChart"]:visible')
-    for index in range(charts.count()):
-        charts.nth(index).locator(".main-svg").first.wait_for(timeout=TIMEOUT_MS)
-    tables = page.locator('[data-testid="stDataFrame"]:visible')  # not those in closed tabs
-    for index in range(tables.count()):
-        tables.nth(index).locator("canvas").first.wait_for(state="attached", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
 
 
 def open_page(browser, url: str, heading: str, screenshot: Path, expect_text=()):
@@ -171,8 +84,7 @@ def test_a_deep_link_with_filters_on_a_fresh_server(browser, server, shots):
 
 def test_every_page_by_its_link(browser, server, shots):
     for url_path, (file_name, heading) in PAGES.items():
-        if not (ROOT / file_name).exists():
-            continue  # a page another issue has not delivered yet
+        assert (ROOT / file_name).exists(), f"{file_name} is missing"
         exceptions, errors, headings, final_url, _ = open_page(
             browser, f"{server}/{url_path}", heading, shots / f"{url_path or 'home'}.png")
         assert exceptions == 0, f"{url_path}: exception box shown"

@@ -329,6 +329,16 @@ def _project_lookup(conn: sa.engine.Connection, years: set[int]) -> tuple[dict, 
     return by_id, by_name
 
 
+def validate_fund_rows(
+    conn: sa.engine.Connection, file_name: str, table: _Table, kind: str
+) -> list[ImportProblem]:
+    """Every problem in a file already read with :func:`read_fund_file`; writes nothing.
+
+    Needs only a read-only connection (the page's dry run uses one).
+    """
+    return _validate(conn, file_name, table, kind)[1]
+
+
 def _validate(
     conn: sa.engine.Connection, file_name: str, table: _Table, kind: str
 ) -> tuple[list[dict], list[ImportProblem]]:

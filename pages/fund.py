@@ -640,7 +640,7 @@ def dry_run(file_name: str, data: bytes, kind: str) -> DryRun:
                                 f"'{IMPORT_KINDS[seems]}' above"),))
     # The importer's own row checks, on the read-only engine (no write transaction needed).
     with connection.get_engine().connect() as conn:
-        _, problems = fund_import._validate(conn, file_name, table, kind)
+        problems = fund_import.validate_fund_rows(conn, file_name, table, kind)
     return DryRun(len(table.rows), tuple(problems))
 
 

@@ -248,3 +248,58 @@ def load_schema_revision(engine: sa.Engine) -> dict[str, str | None]:
         if sa.inspect(conn).has_table("alembic_version"):
             current = conn.execute(sa.select(version.c.version_num)).scalar()
     return {"current": current, "head": head_revision()}
+
+
+def load_latest_imports_by_source(engine: sa.Engine) -> pd.DataFrame:
+    """The newest import of each source (kind and source as logged): columns source, kind,
+    file_name, loaded_by, loaded_at, period_from, period_to. Imports with no source (areas,
+    boundaries, KPI returns) are grouped under source None."""
+    t = schema.imports
+    rank = sa.func.row_number().over(
+        partition_by=t.c.source, order_by=(t.c.loaded_at.desc(), t.c.import_id.desc())
+    ).label("rank")
+    ranked = sa.select(t.c.source, t.c.kind, t.c.file_name, t.c.loaded_by, t.c.loaded_at,
+                       t.c.period_from, t.c.period_to, rank).subquery()
+    statement = (
+        sa.select(*[c for c in ranked.c if c.name != "rank"])
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.source)
+    )
+    return _frame(engine, statement)
+
+
+def load_lsoa_spans(engine: sa.Engine) -> pd.DataFrame:
+    """Each LSOA code of each source: the first and last month it has incidents, how many, and
+    whether the partnership's lookup places it in a ward. Columns source, lsoa_code,
+    first_month, last_month, n, in_lookup. A few thousand rows; used to find series breaks (a
+    change of LSOA boundaries shows as codes that stop and others that start)."""
+    ml = schema.agg_month_lsoa
+    statement = (
+        sa.select(ml.c.source, ml.c.lsoa_code,
+                  sa.func.min(ml.c.month_start).label("first_month"),
+                  sa.func.max(ml.c.month_start).label("last_month"),
+                  sa.func.sum(ml.c.n).label("n"),
+                  sa.func.max(ml.c.ward_code).label("ward_code"))
+        .where(ml.c.lsoa_code != "")
+        .group_by(ml.c.source, ml.c.lsoa_code)
+        .order_by(ml.c.source, ml.c.lsoa_code)
+    )
+    frame = _frame(engine, statement)
+    for column in ("first_month", "last_month"):
+        frame[column] = pd.to_datetime(frame[column])
+    frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
+    # Unmatched LSOAs carry "" as their ward in the aggregates.
+    frame["in_lookup"] = frame.pop("ward_code").fillna("") != ""
+    return frame
+
+
+def load_boundary_sources(engine: sa.Engine) -> pd.DataFrame:
+    """Where each level's areas came from: columns level, boundary_source, areas."""
+    statement = (
+        sa.select(areas.c.level, areas.c.boundary_source, sa.func.count().label("areas"))
+        .group_by(areas.c.level, areas.c.boundary_source)
+        .order_by(areas.c.level, areas.c.boundary_source)
+    )
+    frame = _frame(engine, statement)
+    frame["areas"] = frame["areas"].astype("int64")
+    return frame

@@ -20,6 +20,7 @@ from data_access.connection import cached
 from kpis import disclosure, headline
 from kpis.headline import HEADLINE_MEASURES, HeadlineMeasure
 from pages.common import shell, ui
+from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
 CARDS_PER_ROW = 4
@@ -277,6 +278,9 @@ def render_overview_page() -> None:
     compared = (f", compared with {filters.previous.label}" if filters.previous
                 else " (no data for the same period a year earlier)")
     st.markdown(f"**{filters.period.label}** · **{filters.area_label}**{compared}.")
+    # The comparison is only as good as last year's data: its problems are named too.
+    render_data_warnings(sorted({m.source for m in HEADLINE_MEASURES}), filters.period,
+                         comparison=filters.previous)
 
     data = load_overview(filters)
     cards = compute_cards(data, filters.below_partnership)

@@ -42,6 +42,9 @@ _MAX_PARAM_LENGTH = 40
 K_MODE = "shell_period_mode"
 K_FY = "shell_fy"
 K_MONTHS = "shell_months"
+# The month range as last chosen, kept outside the widget: after a page switch Streamlit can
+# hand the range slider back its default (a single month), which would lose the user's range.
+K_MONTHS_KEPT = "shell_months_kept"
 K_LCSP = "shell_lcsp"
 K_WARD = "shell_ward"
 K_SYNCED = "shell_synced_params"  # the filter params the frame last wrote to the URL
@@ -464,10 +467,15 @@ def _validate_state(ctx: DataContext) -> None:
         state[K_MODE] = MODE_FY
     if state.get(K_FY) not in ctx.fy_periods:
         state[K_FY] = ctx.default_fy
+    def valid(months) -> bool:
+        return (isinstance(months, (tuple, list)) and len(months) == 2
+                and months[0] in ctx.months and months[1] in ctx.months and months[0] <= months[1])
+
     months = state.get(K_MONTHS)
-    if (not isinstance(months, tuple) or len(months) != 2 or months[0] not in ctx.months
-            or months[1] not in ctx.months or months[0] > months[1]):
-        state[K_MONTHS] = _default_months(ctx)
+    if not valid(months):
+        kept = state.get(K_MONTHS_KEPT)
+        months = kept if valid(kept) else _default_months(ctx)
+    state[K_MONTHS] = state[K_MONTHS_KEPT] = tuple(months)
     if state.get(K_LCSP) not in (ALL, *ctx.lcsps):
         state[K_LCSP] = ALL
 

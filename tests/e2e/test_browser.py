@@ -25,6 +25,7 @@ PAGES = {
     "hotspots": ("pages/hotspots.py", "Hotspot map"),
     "fund": ("pages/fund.py", "Community Safety Fund"),
     "explorer": ("pages/explorer.py", "Data explorer"),
+    "admin": ("pages/admin.py", "Load data"),
 }
 VIEWPORT = {"width": 1366, "height": 1600}  # a laptop width; tall, as Streamlit scrolls inside
 

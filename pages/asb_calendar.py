@@ -32,6 +32,7 @@ from data_access.connection import cached
 from kpis import asb_seasonality as seas
 from kpis.exports import safe_frame_for_export
 from pages.common import shell, ui
+from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
 logger = logging.getLogger("csp_dashboard")
@@ -857,6 +858,7 @@ def render_asb_calendar_page() -> None:
                 icon=":material/info:")
         return
     settings = show_settings(sources)
+    render_data_warnings([settings.source], filters.period)
     data = load_calendar_data(settings, filters, context.lcsps)
     if data.counts.empty:
         st.info(f"No ASB from {source_label(settings.source)} in {filters.area_label}.",

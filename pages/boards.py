@@ -31,6 +31,7 @@ from data_access import queries
 from data_access.connection import cached
 from kpis import board_charts, board_pack, change, disclosure, spc
 from kpis import priority_boards as pb
+from pages.common.data_warnings import render_data_warnings
 from kpis.change import RAG_GLYPHS, RAG_LABELS
 from kpis.periods import fy_label, fy_start_year
 from kpis.registry import Kpi, Registry, load_registry, measure_specs, merge_definitions
@@ -791,6 +792,9 @@ def render_boards_page() -> None:
     _write_url(settings)
     st.markdown(f"**{filters.period.label}** · **{data.area_label}** · latest month "
                 f"{ui.fmt_month(data.end)} · charts from {ui.fmt_month(data.window_start)}")
+    if settings.view != "meeting":  # meeting mode stays uncluttered; the chair sees it here first
+        render_data_warnings(sorted({k.measure.source for k in registry.kpis if k.measure}),
+                             filters.period)
     if settings.view == "meeting":
         render_meeting(filters, data, settings)
         return

@@ -40,6 +40,7 @@ from kpis import disclosure, grid
 from kpis import hotspots as hs
 from kpis.periods import Period, fy_label
 from pages.common import shell, ui
+from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
 # --- session keys (page-prefixed); the view-defining ones are bound to the URL --------------
@@ -999,6 +1000,7 @@ def render_hotspots_page() -> None:
     settings = read_settings(categories, subcategories)
     region = load_region(filters)
     selection = settings.selection
+    render_data_warnings(list(selection.sources or categories["source"].unique()), filters.period)
 
     if settings.view in (*GRID_VIEWS, "repeat") and selection.sensitive:
         data = ViewData(layer_id="hotspots-none", kind="none", message=(

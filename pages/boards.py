@@ -128,13 +128,7 @@ def _write_url(settings: BoardSettings) -> None:
         params[P_BOARD] = settings.board_id
     if settings.view == "meeting":
         params[P_SLIDE] = str(settings.slide + 1)
-    for key in URL_KEYS:
-        if key in params:
-            if st.query_params.get(key) != params[key]:
-                st.query_params[key] = params[key]
-        elif key in st.query_params:
-            del st.query_params[key]
-    st.session_state[K_SYNCED] = params
+    shell.sync_query_params(params, URL_KEYS, K_SYNCED)
 
 
 def _open_board(board_id: str, view: str = "detail") -> None:

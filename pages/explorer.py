@@ -250,13 +250,7 @@ def _write_link(settings: ExplorerSettings) -> None:
         params["ex_sources"] = ",".join(settings.sources)
     if settings.categories:
         params["ex_cats"] = ",".join(settings.categories)
-    for key in QUERY_KEYS:
-        if key in params:
-            if st.query_params.get(key) != params[key]:
-                st.query_params[key] = params[key]
-        elif key in st.query_params:
-            del st.query_params[key]
-    st.session_state[K_SYNCED] = dict(params)
+    shell.sync_query_params(params, QUERY_KEYS, K_SYNCED)
 
 
 # --- data ---------------------------------------------------------------------------------

@@ -494,14 +494,21 @@ def _filter_params(filters: Filters, mode: str) -> dict[str, str]:
     return params
 
 
-def _write_url(params: dict[str, str]) -> None:
-    for key in QUERY_KEYS:
+def sync_query_params(params: dict[str, str], keys, synced_key: str) -> None:
+    """Make the URL's ``keys`` say ``params`` (others of them removed, the rest of the URL left
+    alone) and remember what was written under ``synced_key``, so a later run can tell a link
+    the user followed or edited from the URL the page wrote itself."""
+    for key in keys:
         if key in params:
             if st.query_params.get(key) != params[key]:
                 st.query_params[key] = params[key]
         elif key in st.query_params:
             del st.query_params[key]
-    st.session_state[K_SYNCED] = dict(params)
+    st.session_state[synced_key] = dict(params)
+
+
+def _write_url(params: dict[str, str]) -> None:
+    sync_query_params(params, QUERY_KEYS, K_SYNCED)
 
 
 def render_frame() -> Filters | None:

@@ -62,11 +62,11 @@ def test_fund_page_2017_18_by_its_link_and_every_section(browser, fund_server, s
             timeout=TIMEOUT_MS)
         wait_until_idle(page)
         metrics = page.locator('[data-testid="stMetric"]')
-        metrics.first.wait_for(timeout=TIMEOUT_MS)
-        text = " | ".join(metrics.all_inner_texts())
+        # Each figure must appear in a metric card; waiting for each (rather than reading the
+        # cards once) rides out a rerun that is still replacing them.
         for expected in ("£1,990k", "£1,844k + £146k", "£1,976k", "£14k", "£1,528k", "77%",
                          "of allocation"):
-            assert expected in text, f"{expected!r} not in the metrics: {text}"
+            metrics.filter(has_text=expected).first.wait_for(timeout=TIMEOUT_MS)
         page.get_by_text("£1,844k grant (£1,873k less £29k top-slice) + £146k carry-forward "
                          "approved").first.wait_for(timeout=TIMEOUT_MS)
         assert problems_on(page) == []

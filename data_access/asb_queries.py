@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import schema
+from data_access.frames import read_frame
 
 mw = schema.agg_month_ward
 dw = schema.agg_day_ward
@@ -34,12 +35,6 @@ BY = ("subcategory", "area", "none")
 # A source is "dated" when nearly all its ASB rows carry a day; a few month-only rows (e.g. a
 # partner's back-filled records) would otherwise make a weekly series undercount.
 DATED_SHARE = 0.95
-
-
-def _frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(statement)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -85,7 +80,7 @@ def load_asb_sources(engine: sa.Engine) -> pd.DataFrame:
                         sa.func.max(mw.c.month_start).label("last_month"),
                         sa.func.sum(mw.c.n).label("n"))
               .select_from(_asb_rows(mw)).group_by(mw.c.source).order_by(mw.c.source))
-    out = _frame(engine, months)
+    out = read_frame(engine, months)
     columns = ["source", "grain", "has_hours", "first_date", "last_date", "n", "dated_share"]
     if out.empty:
         return pd.DataFrame(columns=columns)
@@ -135,7 +130,7 @@ def load_asb_categories(engine: sa.Engine) -> pd.DataFrame:
     statement = (sa.select(cat.c.source, cat.c.category, cat.c.label)
                  .where(cat.c.is_asb.is_(True)).order_by(cat.c.source, cat.c.sort_order,
                                                          cat.c.category))
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 def load_asb_types(engine: sa.Engine, source: str) -> pd.DataFrame:
@@ -147,7 +142,7 @@ def load_asb_types(engine: sa.Engine, source: str) -> pd.DataFrame:
         .group_by(mw.c.subcategory)
         .order_by(sa.func.sum(mw.c.n).desc(), mw.c.subcategory)
     )
-    out = _frame(engine, statement)
+    out = read_frame(engine, statement)
     out["n"] = out["n"].astype("int64")
     return out
 
@@ -197,7 +192,7 @@ def load_asb_counts(
     statement = (sa.select(*keys, sa.func.sum(table.c.n).label("n"))
                  .select_from(_asb_rows(table))
                  .where(*where).group_by(*group).order_by(*group))
-    out = _frame(engine, statement)
+    out = read_frame(engine, statement)
     label = {"subcategory": ["subcategory"], "area": ["area_code"], "none": []}[by]
     if grain == "week":
         mondays = [dt.date.fromisocalendar(int(y), int(w), 1)
@@ -237,7 +232,7 @@ def load_asb_hour_weekday(
     statement = (sa.select(hw.c.weekday, hw.c.hour, sa.func.sum(hw.c.n).label("n"))
                  .select_from(_asb_rows(hw)).where(*where).group_by(hw.c.weekday, hw.c.hour)
                  .order_by(hw.c.weekday, hw.c.hour))
-    out = _frame(engine, statement)
+    out = read_frame(engine, statement)
     for column in ("weekday", "hour", "n"):
         out[column] = out[column].astype("int64")
     return out
@@ -267,7 +262,7 @@ def load_asb_events(
     statement = (sa.select(ev.c.event_id, ev.c.name, ev.c.kind, ev.c.start_date, ev.c.end_date,
                            ev.c.area_code)
                  .where(*where).order_by(ev.c.start_date, ev.c.kind, ev.c.name))
-    return _dates(_frame(engine, statement), "start_date", "end_date")
+    return _dates(read_frame(engine, statement), "start_date", "end_date")
 
 
 def load_incomplete_months(engine: sa.Engine, source: str | None = None) -> pd.DataFrame:
@@ -278,4 +273,4 @@ def load_incomplete_months(engine: sa.Engine, source: str | None = None) -> pd.D
         where.append(sm.c.source == source)
     statement = (sa.select(sm.c.source, sm.c.month_start, sm.c.note).where(*where)
                  .order_by(sm.c.source, sm.c.month_start))
-    return _dates(_frame(engine, statement), "month_start")
+    return _dates(read_frame(engine, statement), "month_start")

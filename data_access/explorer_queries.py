@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import schema
+from data_access.frames import read_frame
 
 # measure name -> the aggregate tables' count column
 MEASURES: dict[str, str] = {
@@ -76,12 +77,6 @@ def _const(value) -> sa.ColumnElement:
     # Rendered inline: DuckDB refuses bound parameters inside GROUP BY expressions. The values
     # are this module's constants, never input.
     return sa.literal(value, literal_execute=True)
-
-
-def _frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(statement)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _check(name: str | None, allowed, what: str) -> None:
@@ -219,7 +214,7 @@ def load_pivot(
     if keyed:
         distinct = [sa.func.count(sa.distinct(cols[0].element)).label(p)
                     for p, cols in keyed.items()]
-        found = _frame(engine, sa.select(*distinct).where(*where)).iloc[0]
+        found = read_frame(engine, sa.select(*distinct).where(*where)).iloc[0]
         restrict = []
         for prefix, cols in keyed.items():
             counts[prefix] = int(found[prefix] or 0)
@@ -236,7 +231,7 @@ def load_pivot(
     statement = sa.select(*group, value.label("value")).where(*where)
     if group:
         statement = statement.group_by(*[c.element for c in group])
-    raw = _frame(engine, statement)
+    raw = read_frame(engine, statement)
     frame = pd.DataFrame({"row": _keys(raw, rows, grain, "r")})
     if columns:
         frame["column"] = _keys(raw, columns, grain, "c")
@@ -257,7 +252,7 @@ def load_sources(engine: sa.Engine) -> pd.DataFrame:
         .group_by(mw.c.source)
         .order_by(mw.c.source)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
     return frame
 
@@ -267,7 +262,7 @@ def load_categories(engine: sa.Engine) -> pd.DataFrame:
     c = schema.categories.c
     statement = (sa.select(c.source, c.category, c.label, c.is_asb, c.is_sensitive, c.sort_order)
                  .order_by(c.sort_order, c.source, c.category))
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     for column in ("is_asb", "is_sensitive"):
         frame[column] = frame[column].fillna(False).astype(bool)
     return frame
@@ -283,10 +278,10 @@ def load_area_populations(engine: sa.Engine, level: str, fy_start: int) -> pd.Da
     a = schema.areas
     statement = (sa.select(a.c.code, a.c.name, a.c.population).where(a.c.level == level)
                  .order_by(a.c.name, a.c.code))
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     if level == "lcsp" and len(frame):
         m, ward = schema.area_membership, a.alias("ward")
-        summed = _frame(engine, (
+        summed = read_frame(engine, (
             sa.select(m.c.parent_code.label("code"),
                       sa.func.sum(ward.c.population).label("ward_population"))
             .select_from(m.join(ward, ward.c.code == m.c.child_code))

@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import schema
+from data_access.frames import read_frame
 from kpis.grid import CELL_SIZES_M
 from kpis.hotspots import cells_in_area
 
@@ -41,12 +42,6 @@ cats = schema.categories
 
 CHOROPLETH_LEVELS = ("lsoa", "ward", "lcsp")
 UNLOCATED = ""  # code stored in the aggregates for incidents without a location
-
-
-def _frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(statement)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _as_dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -106,7 +101,7 @@ def load_hotspot_categories(engine: sa.Engine) -> pd.DataFrame:
         cats.c.source, cats.c.category, cats.c.label, cats.c.is_asb, cats.c.is_sensitive,
         cats.c.sort_order,
     ).order_by(cats.c.sort_order, cats.c.source, cats.c.category)
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     return frame.astype({"is_asb": bool, "is_sensitive": bool})
 
 
@@ -118,7 +113,7 @@ def load_subcategories(engine: sa.Engine) -> pd.DataFrame:
         .distinct()
         .order_by(mw.c.source, mw.c.category, mw.c.subcategory)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 # --- grid cells -----------------------------------------------------------------------------
@@ -148,7 +143,7 @@ def load_cell_counts(
         .group_by(cm.c.cell_id)
         .order_by(cm.c.cell_id)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     return frame.astype({"cell_id": "int64", "n": "int64"})
 
 
@@ -176,7 +171,7 @@ def load_cells_per_size(
         .group_by(cm.c.cell_size)
         .order_by(cm.c.cell_size)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     return frame.astype({"cell_size": "int64", "cells": "int64", "n": "int64"})
 
 
@@ -205,7 +200,7 @@ def load_cell_detail(
         .group_by(cm.c.month_start, cm.c.source, cm.c.category)
         .order_by(cm.c.month_start, cm.c.source, cm.c.category)
     )
-    return _as_dates(_frame(engine, statement), "month_start")
+    return _as_dates(read_frame(engine, statement), "month_start")
 
 
 def area_cell_ids(engine: sa.Engine, area_code: str, cell_size: int) -> pd.DataFrame:
@@ -291,7 +286,7 @@ def load_area_counts(
         .where(areas.c.code.in_(_area_list(level, lcsp)))
         .order_by(areas.c.code)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["n"] = frame["n"].astype("int64")
     frame["population"] = pd.to_numeric(frame["population"], errors="coerce")
     return frame
@@ -351,7 +346,7 @@ def load_area_detail(
         .group_by(table.c.month_start, table.c.source, table.c.category)
         .order_by(table.c.month_start, table.c.source, table.c.category)
     )
-    return _as_dates(_frame(engine, statement), "month_start")
+    return _as_dates(read_frame(engine, statement), "month_start")
 
 
 def load_boundaries(engine: sa.Engine, level: str, lcsp: str | None = None) -> pd.DataFrame:
@@ -369,7 +364,7 @@ def load_boundaries(engine: sa.Engine, level: str, lcsp: str | None = None) -> p
         .where(areas.c.code.in_(_area_list(level, lcsp)))
         .order_by(areas.c.code)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 # --- repeat locations (from incidents until agg_location_month exists: see module docstring) --
@@ -425,7 +420,7 @@ def load_location_distribution(
         .group_by(per_location.c.n)
         .order_by(per_location.c.n.desc())
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     return frame.astype({"n": "int64", "locations": "int64"})
 
 
@@ -471,7 +466,7 @@ def load_top_locations(
         .order_by(sa.func.count().desc(), inc.c.location_text, inc.c.lsoa_code)
         .limit(int(limit))
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["n"] = frame["n"].astype("int64")
     for column in ("longitude", "latitude"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -505,7 +500,7 @@ def load_overlays(
         .where(*where)
         .order_by(o.c.kind, o.c.name, o.c.overlay_id)
     )
-    return _as_dates(_frame(engine, statement), "valid_from", "valid_to")
+    return _as_dates(read_frame(engine, statement), "valid_from", "valid_to")
 
 
 def load_located_events(engine: sa.Engine, month_from: dt.date, month_to: dt.date) -> pd.DataFrame:
@@ -523,7 +518,7 @@ def load_located_events(engine: sa.Engine, month_from: dt.date, month_to: dt.dat
         )
         .order_by(e.c.start_date, e.c.name)
     )
-    return _as_dates(_frame(engine, statement), "start_date", "end_date")
+    return _as_dates(read_frame(engine, statement), "start_date", "end_date")
 
 
 def _month_end(month_start: dt.date) -> dt.date:

@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import schema
+from data_access.frames import read_frame
 from data_access.migrate import head_revision
 
 mw = schema.agg_month_ward
@@ -23,12 +24,6 @@ areas = schema.areas
 membership = schema.area_membership
 
 _FLAG_COLUMNS = schema.FLAG_COUNTS
-
-
-def _frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(statement)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -80,7 +75,7 @@ def load_areas(engine: sa.Engine) -> pd.DataFrame:
         .where(areas.c.level.in_(("partnership", "lcsp", "ward")))
         .order_by(areas.c.level, areas.c.name)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 def load_ward_membership(engine: sa.Engine, fy_start: int) -> pd.DataFrame:
@@ -107,7 +102,7 @@ def load_ward_membership(engine: sa.Engine, fy_start: int) -> pd.DataFrame:
         )
         .order_by(lcsp.c.name, ward.c.name)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 def load_dataset_info(engine: sa.Engine) -> dict[str, str]:
@@ -130,7 +125,7 @@ def load_imports(engine: sa.Engine, limit: int = 10) -> pd.DataFrame:
         .order_by(t.c.loaded_at.desc(), t.c.import_id.desc())
         .limit(limit)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 # --- the Overview ------------------------------------------------------------------------
@@ -156,7 +151,7 @@ def load_category_months(
         .group_by(mw.c.month_start, mw.c.source, mw.c.category)
         .order_by(mw.c.month_start, mw.c.source, mw.c.category)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["month_start"] = pd.to_datetime(frame["month_start"])
     for column in ("n", *_FLAG_COLUMNS):
         frame[column] = frame[column].astype("int64")
@@ -190,7 +185,7 @@ def load_area_category_totals(
         .group_by(code, mw.c.source, mw.c.category)
         .order_by(code, mw.c.source, mw.c.category)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     for column in ("n", *_FLAG_COLUMNS):
         frame[column] = frame[column].astype("int64")
     return frame
@@ -205,7 +200,7 @@ def load_source_months(engine: sa.Engine) -> pd.DataFrame:
         .group_by(mw.c.source, mw.c.month_start)
         .order_by(mw.c.source, mw.c.month_start)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["month_start"] = pd.to_datetime(frame["month_start"])
     frame["n"] = frame["n"].astype("int64")
     return frame
@@ -219,7 +214,7 @@ def load_incomplete_months(engine: sa.Engine) -> pd.DataFrame:
         .where(t.c.is_complete.is_(False))
         .order_by(t.c.source, t.c.month_start)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["month_start"] = pd.to_datetime(frame["month_start"])
     return frame
 
@@ -233,7 +228,7 @@ def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
         ).select_from(table)
         for table in schema.metadata.sorted_tables
     ]
-    frame = _frame(engine, sa.union_all(*selects))
+    frame = read_frame(engine, sa.union_all(*selects))
     frame["rows"] = frame["rows"].astype("int64")
     return frame.sort_values("table").reset_index(drop=True)
 
@@ -265,7 +260,7 @@ def load_latest_imports_by_source(engine: sa.Engine) -> pd.DataFrame:
         .where(ranked.c.rank == 1)
         .order_by(ranked.c.source)
     )
-    return _frame(engine, statement)
+    return read_frame(engine, statement)
 
 
 def load_lsoa_spans(engine: sa.Engine) -> pd.DataFrame:
@@ -284,7 +279,7 @@ def load_lsoa_spans(engine: sa.Engine) -> pd.DataFrame:
         .group_by(ml.c.source, ml.c.lsoa_code)
         .order_by(ml.c.source, ml.c.lsoa_code)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     for column in ("first_month", "last_month"):
         frame[column] = pd.to_datetime(frame[column])
     frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
@@ -300,6 +295,6 @@ def load_boundary_sources(engine: sa.Engine) -> pd.DataFrame:
         .group_by(areas.c.level, areas.c.boundary_source)
         .order_by(areas.c.level, areas.c.boundary_source)
     )
-    frame = _frame(engine, statement)
+    frame = read_frame(engine, statement)
     frame["areas"] = frame["areas"].astype("int64")
     return frame

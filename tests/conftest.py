@@ -3,6 +3,7 @@ database per test."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -51,10 +52,11 @@ def sample_engine(sample_db_url):
     engine.dispose()
 
 
-@pytest.fixture
-def pg_url():
-    """URL of a fresh, empty PostgreSQL database (csp_test_<random>), dropped afterwards."""
-    admin = sa.create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+@contextlib.contextmanager
+def throwaway_postgres():
+    """A fresh, empty PostgreSQL database (csp_test_<random>), dropped afterwards; skips the test
+    with the reason when no server answers at TEST_POSTGRES_URL."""
+    admin = sa.create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql("select 1")
@@ -65,10 +67,27 @@ def pg_url():
     name = f"csp_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # name made here, never input
-    yield sa.engine.make_url(TEST_POSTGRES_URL).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
+    try:
+        yield sa.engine.make_url(TEST_POSTGRES_URL).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,))
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url():
+    """URL of a fresh, empty PostgreSQL database for one test."""
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_url_module():
+    """URL of a fresh, empty PostgreSQL database shared by one test module."""
+    with throwaway_postgres() as url:
+        yield url

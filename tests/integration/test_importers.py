@@ -12,7 +12,6 @@ Skipped, with the reason, when the shared data folder is absent (it is never in 
 from __future__ import annotations
 
 import os
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -37,31 +36,6 @@ pytestmark = pytest.mark.skipif(
     not (STREET.is_dir() and COUNTS.is_file() and LOOKUP.is_file()),
     reason=f"real data not found at {DATA} (the shared data folder beside the project; "
            "set CSP_SHARED_DATA to point elsewhere)")
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("select 1")
-    except Exception as exc:  # no server on this machine
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
-    name = f"csp_import_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # name generated here, not input
-    yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
 
 
 def _read(url: str, query) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from data_access import connection
-from pages.common import shell
+from kpis.access import Access
+from pages.common import auth, shell
 
 ROOT = Path(__file__).resolve().parent
 
@@ -42,11 +43,12 @@ def make_sample_dataset():
     return build_dataset()
 
 
-def navigation() -> st.Page:
-    """The page list in sections; the Overview is the home page."""
+def navigation(access: Access) -> st.Page:
+    """The page list in sections, as far as the user's role allows; the Overview is the home
+    page. A page the role does not allow is not offered, and its link goes to the Overview."""
     sections: dict[str, list] = {}
     for section, path, title, url_path, icon in PAGES:
-        if not (ROOT / path).is_file():  # a page still being written elsewhere: leave it out
+        if not access.can_open(url_path):
             continue
         sections.setdefault(section, []).append(
             st.Page(path, title=title, url_path=url_path, icon=icon, default=path == PAGES[0][1])
@@ -59,8 +61,12 @@ st.set_page_config(
     page_title="Community safety dashboard", page_icon=":material/shield:", layout="wide"
 )
 shell.ensure_database(connection.current_url(), make_sample_dataset)
-page = navigation()
+access = auth.resolve_access()
+page = navigation(access)
+auth.set_page(page.url_path)
 with shell.page_guard("the filters") as frame:
+    context = shell.load_context()
+    auth.render_identity(context.lcsps if context else {})
     shell.render_frame()
 if not frame.failed:  # without its filters a page would draw a stale view
     with shell.page_guard(f"the {page.title} page"):

@@ -363,3 +363,44 @@ dataset_info = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text),
 )
+
+# --- access: who may see what, and who saw what ---------------------------------------------
+# Written while the dashboard runs (role changes, the audit log). On PostgreSQL they live here;
+# the embedded DuckDB keeps them in a SQLite file beside it (see data_access.access), because
+# every DuckDB write copies the whole file. Roles are names from kpis.access.ROLES.
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("email", sa.String(254), primary_key=True),  # lower case, as signed in
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("display_name", sa.String(200)),
+    sa.Column("granted_by", sa.String(254), nullable=False),
+    sa.Column("granted_at", sa.DateTime, nullable=False),
+)
+
+# An LCSP manager's own LCSPs (full detail there, the public-safe view elsewhere).
+user_lcsps = sa.Table(
+    "user_lcsps",
+    metadata,
+    sa.Column("email", sa.String(254), primary_key=True),
+    sa.Column("lcsp_code", sa.String(32), primary_key=True),
+)
+
+# DPA 2018 s.62 logging: who viewed which sensitive view, who exported what, who changed access.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("event_id", sa.Integer, sa.Sequence("audit_log_event_id_seq"), primary_key=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),  # UTC
+    sa.Column("user_email", sa.String(254), nullable=False),
+    sa.Column("user_role", sa.String(20), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # view, export, import, grant, revoke, ...
+    sa.Column("page", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("file_name", sa.String(200)),
+    sa.Column("rows", sa.Integer),
+)
+sa.Index("ix_audit_log_occurred_at", audit_log.c.occurred_at)
+
+ACCESS_TABLES = (user_roles, user_lcsps, audit_log)

@@ -3,8 +3,9 @@ last year, the monthly trend of crime and ASB, and a comparison of LCSPs (or of 
 the chosen LCSP) by count and rate per 1,000 residents.
 
 A change is flagged (and coloured) only when an exact test says it is unlikely to be chance
-(:mod:`kpis.headline`); sensitive counts below partnership level are shown as "1-7"
-(:mod:`kpis.disclosure`).
+(:mod:`kpis.headline`); sensitive figures below partnership level follow the one disclosure
+rule (:mod:`kpis.disclosure`, :mod:`pages.common.protect`): small counts and anything they could be
+worked out from are "withheld", the same cells as on every other page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from data_access import queries
 from data_access.connection import cached
 from kpis import disclosure, headline
 from kpis.headline import HEADLINE_MEASURES, HeadlineMeasure
-from pages.common import shell, ui
+from pages.common import protect, shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
@@ -74,16 +75,42 @@ def load_overview(filters: Filters) -> OverviewData:
 
 # --- compute ------------------------------------------------------------------------------
 
-def compute_cards(data: OverviewData, below_partnership: bool) -> pd.DataFrame:
-    """Headline rows (see :func:`kpis.headline.headline_table`) plus ``suppressed``: True when
-    a sensitive count or its comparison is withheld."""
+def measure_key(measure: HeadlineMeasure) -> str | None:
+    """The disclosure key of a sensitive measure (its flag or its one category); None if the
+    measure is not sensitive."""
+    if not measure.sensitive:
+        return None
+    if measure.flag:
+        return protect.FLAG_KEYS[measure.flag]
+    (category,) = measure.categories
+    return protect.category_key(measure.source, category)
+
+
+def _area_of(filters: Filters) -> tuple[str, str]:
+    """(code, level) of the chosen area."""
+    return (filters.ward, "ward") if filters.ward else (filters.lcsp, "lcsp")
+
+
+def compute_cards(data: OverviewData, filters: Filters) -> pd.DataFrame:
+    """Headline rows (see :func:`kpis.headline.headline_table`) plus ``withheld`` (the count is
+    withheld) and ``suppressed`` (the count or its comparison is withheld), by the one rule."""
     table = headline.headline_table(data.current, data.previous)
-    suppress = [
-        below_partnership and row.sensitive and (
-            disclosure.is_suppressed(row.current) or disclosure.is_suppressed(row.previous))
-        for row in table.itertuples()
-    ]
-    table["suppressed"] = suppress
+    withheld, withheld_before, suppressed = [], [], []  # the count, last year's, either
+    for row in table.itertuples():
+        key = measure_key(MEASURES[row.key])
+        now = before = False
+        if key is not None and filters.below_partnership:
+            code, level = _area_of(filters)
+            now = protect.is_withheld(key, filters.period, area_code=code, level=level,
+                                      lcsp=filters.lcsp)
+            before = filters.previous is not None and protect.is_withheld(
+                key, filters.previous, area_code=code, level=level, lcsp=filters.lcsp)
+        withheld.append(now)
+        withheld_before.append(before)
+        suppressed.append(now or before)
+    table["withheld"] = withheld
+    table["previous_withheld"] = withheld_before
+    table["suppressed"] = suppressed
     return table
 
 
@@ -111,12 +138,13 @@ def compute_area_table(
     city_phi = headline.measure_dispersion(data.current, data.previous, measure)
     city_count = max(float(now.sum()), 1.0)
     codes = list(names) + [c for c in now.index.union(before.index) if c not in names]
-    rows = []
+    rows, row_codes = [], []
     for code in codes:
         count = int(now.get(code, 0))
         previous = int(before.get(code, 0)) if data.areas_previous is not None else None
         if code not in names and count == 0 and not previous:
             continue
+        row_codes.append(code)
         change = (headline.compare_counts(
             count, previous, dispersion=headline.area_dispersion(city_phi, count, city_count))
             if previous is not None else None)
@@ -136,14 +164,22 @@ def compute_area_table(
                                         SIGNIFICANT])
     if data.areas_previous is None:
         table = table.drop(columns=list(COMPARISON_COLUMNS))
-    if measure.sensitive:
-        # Every row of this table is below partnership level.
+    key = measure_key(measure)
+    if key is not None:
+        # Every row of this table is below partnership level: the one rule, on the area tree.
+        level = "ward" if filters.lcsp else "lcsp"
+        def lcsp_of(code: str) -> str | None:
+            return filters.lcsp if filters.lcsp else code
+
+        mask_now = protect.withheld_codes(key, filters.period, level=level, codes=row_codes,
+                                          lcsp_of=lcsp_of)
         comparison = [c for c in COMPARISON_COLUMNS[1:] if c in table]
-        table = disclosure.suppress_small_counts(
-            table, [c for c in ("Count", "Same period last year") if c in table],
-            dependent={"Count": ["Per 1,000 residents", *comparison],
-                       "Same period last year": comparison},
-        )
+        table = disclosure.withhold(table, mask_now, ["Count"],
+                                    ["Per 1,000 residents", *comparison])
+        if "Same period last year" in table and filters.previous is not None:
+            mask_before = protect.withheld_codes(key, filters.previous, level=level,
+                                                 codes=row_codes, lcsp_of=lcsp_of)
+            table = disclosure.withhold(table, mask_before, ["Same period last year"], comparison)
     return table
 
 
@@ -228,10 +264,10 @@ def p_value_text(p_value: float) -> str:
 def render_card(row, measure: HeadlineMeasure, data: OverviewData, filters: Filters) -> None:
     """One headline card: the count, its change on last year and whether that is significant."""
     if row.suppressed:
-        shown = (disclosure.suppressed_label() if disclosure.is_suppressed(row.current)
-                 else ui.fmt_int(row.current))
+        shown = disclosure.WITHHELD if row.withheld else ui.fmt_int(row.current)
         st.metric(row.label, shown, help=measure.help)
-        st.caption("Small number: the change is not shown, to protect victims.")
+        st.caption("Withheld to protect victims." if row.withheld else
+                   "The change is withheld, to protect victims.")
         return
     spark = None
     if not (row.sensitive and filters.below_partnership):
@@ -283,15 +319,14 @@ def render_overview_page() -> None:
                          comparison=filters.previous)
 
     data = load_overview(filters)
-    cards = compute_cards(data, filters.below_partnership)
+    cards = compute_cards(data, filters)
     render_cards(cards, data, filters)
     notes = ["A change is coloured and flagged only when an exact test says it is unlikely to "
              "be chance (p < 0.05); ▲ is a rise, ▼ a fall."]
     if filters.below_partnership:
-        notes.append(f"Sexual offences, VAWG and domestic abuse counts from 1 to "
-                     f"{disclosure.SUPPRESSION_THRESHOLD} are shown as "
-                     f"“{disclosure.suppressed_label()}” below partnership level to protect "
-                     "victims.")
+        notes.append(disclosure.note(protect.rule()))
+        protect.audit_sensitive_view("overview", "headline figures incl. domestic abuse, VAWG, "
+                                     "sexual offences", filters)
     st.caption(" ".join(notes))
     ui.download_button(headline_download(cards), "overview_headlines.csv",
                        key="overview_headline_download", label="Download headline figures (CSV)")
@@ -311,13 +346,17 @@ def render_overview_page() -> None:
     choice = st.selectbox("Measure", tuple(MEASURES), key=K_MEASURE,
                           format_func=lambda k: MEASURES[k].label)
     table = compute_area_table(data, MEASURES[choice], filters, context.lcsps)
+    if MEASURES[choice].sensitive:
+        protect.audit_sensitive_view("overview", f"{MEASURES[choice].label} by {level}", filters)
     shown, formats = area_table_for_display(table)
     st.dataframe(shown, hide_index=True, width="stretch", height="content", column_config=formats)
     population_note = ("LCSP residents are the sum of their wards' residents in the "
                        f"{filters.membership_fy}/{(filters.membership_fy + 1) % 100:02d} "
                        "grouping." if not filters.lcsp else "")
+    withheld_note = (" " + disclosure.note(protect.rule())) if MEASURES[choice].sensitive else ""
     st.caption(f"Counts for {filters.period.label}. {SIGNIFICANT}: ▲ or ▼ when an exact test "
-               f"says the change on last year is unlikely to be chance. {population_note}")
+               f"says the change on last year is unlikely to be chance. {population_note}"
+               f"{withheld_note}")
     ui.download_button(table, f"overview_by_area_{choice}.csv", key="overview_area_download")
 
 
@@ -330,9 +369,8 @@ def headline_download(cards: pd.DataFrame) -> pd.DataFrame:
                    "p-value", "Significant"]
     out = out.astype(object)
     out.loc[cards["suppressed"].to_numpy(), ["Change", "Change %", "p-value", "Significant"]] = None
-    for column, source in (("This period", "current"), ("Same period last year", "previous")):
-        small = cards["suppressed"] & cards[source].map(disclosure.is_suppressed)
-        out.loc[small.to_numpy(), column] = disclosure.suppressed_label()
+    out.loc[cards["withheld"].to_numpy(), "This period"] = disclosure.WITHHELD
+    out.loc[cards["previous_withheld"].to_numpy(), "Same period last year"] = disclosure.WITHHELD
     return out
 
 

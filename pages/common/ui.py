@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kpis import exports
+from pages.common import auth
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
 # deficiency. Blue and vermillion carry the most contrast on white (5.1:1 and 3.5:1).
@@ -108,14 +109,39 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return exports.to_csv_bytes(frame)
 
 
+def export_button(
+    label: str,
+    data,
+    file_name: str,
+    *,
+    key: str,
+    mime: str,
+    rows: int | None = None,
+    capability: str = "download",
+    icon: str = ":material/download:",
+    container=None,
+    **kwargs,
+) -> bool:
+    """A download for users whose role has ``capability``; each click goes in the audit log
+    (who, what file, how many rows). Returns False (drawing nothing) for other roles.
+
+    ``data`` may be bytes or a callable making them on click (Streamlit calls it lazily).
+    """
+    if not auth.can(capability):
+        return False
+    target = container if container is not None else st
+    target.download_button(
+        label, data=data, file_name=file_name, mime=mime, key=key, icon=icon,
+        on_click=auth.audit_export, args=(None, file_name, rows), **kwargs,
+    )
+    return True
+
+
 def download_button(
     frame: pd.DataFrame, file_name: str, *, key: str, label: str = "Download CSV"
 ) -> None:
-    """A CSV download of ``frame``."""
-    st.download_button(
-        label, data=csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
-        icon=":material/download:",
-    )
+    """A formula-safe CSV download of ``frame`` (for roles allowed to download; audited)."""
+    export_button(label, csv_bytes(frame), file_name, key=key, mime="text/csv", rows=len(frame))
 
 
 def chart_with_data(

@@ -101,8 +101,8 @@ def test_suppression_bands_one_to_seven_and_blanks_what_derives_from_them():
         frame, ["count", "previous"],
         dependent={"count": ["rate", "change"], "previous": ["change"]},
     )
-    assert out["count"].tolist() == [0, "1-7", "1-7", 8]
-    assert out["previous"].tolist() == [9, 12, "1-7", 20]
+    assert out["count"].tolist() == [0, "withheld", "withheld", 8]
+    assert out["previous"].tolist() == [9, 12, "withheld", 20]
     assert out["rate"].tolist() == [0.0, None, None, 0.8]
     assert out["change"].tolist() == [-9, None, None, -12]
     # The input is left alone.
@@ -113,7 +113,7 @@ def test_is_suppressed_edges():
     assert disclosure.SUPPRESSION_THRESHOLD == 7
     assert [disclosure.is_suppressed(n) for n in (0, 1, 7, 8)] == [False, True, True, False]
     assert not disclosure.is_suppressed(None)
-    assert disclosure.suppressed_label() == "1-7"
+    assert disclosure.suppressed_label() == disclosure.WITHHELD == "withheld"
     assert disclosure.suppress_small_counts(
         pd.DataFrame({"n": [3]}), ["n"], threshold=2)["n"].tolist() == [3]
 

@@ -30,7 +30,7 @@ PAGES = (
     ("Money", "pages/fund.py", "Community Safety Fund", "fund", ":material/payments:"),
     ("Data", "pages/explorer.py", "Data explorer", "explorer", ":material/table_view:"),
     ("Data", "pages/data_status.py", "Data status", "data_status", ":material/database:"),
-    ("Data", "pages/admin.py", "Load data", "admin", ":material/upload_file:"),
+    ("Data", "pages/admin.py", "Administration", "admin", ":material/admin_panel_settings:"),
 )
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -117,8 +117,8 @@ def load_users(engine: sa.Engine) -> pd.DataFrame:
     roles, lcsps = schema.user_roles, schema.user_lcsps
     users = read_frame(engine, sa.select(roles).order_by(roles.c.email))
     areas = read_frame(engine, sa.select(lcsps).order_by(lcsps.c.email, lcsps.c.lcsp_code))
-    joined = areas.groupby("email")["lcsp_code"].agg(", ".join) if len(areas) else pd.Series(dtype=str)
-    users["lcsps"] = users["email"].map(joined).fillna("")
+    joined = areas.groupby("email")["lcsp_code"].agg(", ".join).to_dict() if len(areas) else {}
+    users["lcsps"] = [joined.get(email, "") for email in users["email"]]
     return users[["email", "display_name", "role", "lcsps", "granted_by", "granted_at"]]
 
 

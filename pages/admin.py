@@ -1,4 +1,7 @@
-"""Load data: an analyst uploads files, checks them, and imports them, without the command line.
+"""Administration: load data, assign users' roles, read the audit log (admins only).
+
+**Load data**: an administrator uploads files, checks them, and imports them, without the
+command line.
 
 The page drives :func:`data_access.load.run_import`, the same code as
 ``python -m data_access.load``: choose a kind, upload the file(s) (no bigger than the server's
@@ -10,10 +13,16 @@ upload limit), download a template where the kind has one, then
   replaced, rejected) and fresh caches, so every page shows the new data on its next run.
 
 Each import is one transaction: a file with any problem changes nothing. The imports log names
-who loaded what: the signed-in user when the app has sign-in, otherwise "local user". Who may
-use this page is a matter for roles and permissions (a separate piece of work); in a deployment
-it is for administrators. No traceback reaches the page: an unexpected failure shows a short
-message with a reference, the detail going to the server log.
+who loaded what: the signed-in user, or "local user" in the local demo mode. No traceback
+reaches the page: an unexpected failure shows a short message with a reference, the detail going
+to the server log.
+
+**Users and roles**: give an e-mail address one role (an LCSP manager also their LCSPs), or take
+it away; each change goes in the audit log. The last administrator cannot be removed here.
+
+**Audit log** (DPA 2018 s.62): who viewed sensitive figures below partnership level, who
+exported what, who loaded data and who changed access, newest first, with filters and a
+download.
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ from data_access.importers.common import ImportRejected, ImportSummary, Problem
 from data_access.load import KINDS
 from kpis import exports
 from kpis.periods import parse_fy
-from pages.common import shell
+from data_access import access as access_store
+from kpis import access as roles
+from pages.common import auth, shell, ui
 
 logger = logging.getLogger("csp_dashboard")
 
@@ -96,15 +107,9 @@ KIND_NOTES = {
 
 
 def signed_in_user() -> str:
-    """Who is loading: the signed-in user's e-mail or name, else "local user"."""
-    try:
-        info = st.user.to_dict()
-    except Exception:  # sign-in not configured, or no session (tests)
-        return LOCAL_USER
-    if not info.get("is_logged_in"):
-        return LOCAL_USER
-    name = str(info.get("email") or info.get("name") or info.get("sub") or "").strip()
-    return name[:120] or LOCAL_USER
+    """Who is loading: the signed-in user's e-mail, or "local user" in the local demo mode."""
+    access = auth.current()
+    return LOCAL_USER if access.mode == "demo" else access.email[:120]
 
 
 def upload_limit_mb() -> int:
@@ -265,7 +270,10 @@ def run(mode: str, kind: str, uploads: list[tuple[str, bytes]], options: dict,
         result.error = reference
     finally:
         bar.empty()
-    if mode == "import" and result.summary is not None:
+    if result.summary is not None and mode == "import":
+        auth.audit("import", "admin", f"imported {kind}: {result.summary.rows_added:,} rows added, "
+                   f"{result.summary.rows_replaced:,} replaced",
+                   file_name=", ".join(result.files)[:200], rows=result.summary.rows_read)
         connection.clear_caches()  # every page reads the new data on its next run
     return result
 
@@ -337,15 +345,25 @@ def render_result(result: ImportResult) -> None:
 
 
 def render_admin_page() -> None:
-    """The Load data page."""
-    st.title("Load data")
+    """The Administration page: loading, users and roles, the audit log."""
+    st.title("Administration")
+    sections = [("Load data", render_load_data)]
+    if auth.can("manage_access"):
+        sections.append(("Users and roles", render_users))
+    if auth.can("read_audit"):
+        sections.append(("Audit log", render_audit_log))
+    for tab, (_, render) in zip(st.tabs([name for name, _ in sections]), sections):
+        with tab:
+            render()
+
+
+def render_load_data() -> None:
+    """Loading files: choose the kind, upload, check, import."""
     st.markdown(
         "Load your partnership's own files: police.uk downloads, partner extracts, boundaries "
         "and lookups, KPI returns, fund spend and events. **Check** first: it lists every "
         "problem and changes nothing. **Import** writes the files in one step: a file with any "
         "problem changes nothing.")
-    st.info("In a deployment this page is for administrators: who may load data is set with "
-            "the dashboard's roles and permissions.", icon=":material/admin_panel_settings:")
     loaded_by = signed_in_user()
     state = st.session_state
     state.setdefault(K_KIND, "police-uk")
@@ -393,6 +411,129 @@ def render_admin_page() -> None:
     if result is not None and result.kind == kind:
         st.subheader("Result of the last " + ("check" if result.mode == "check" else "import"))
         render_result(result)
+
+
+# --- users and roles ---------------------------------------------------------------------------
+
+K_USER_EMAIL = "admin_user_email"
+K_USER_ROLE = "admin_user_role"
+K_USER_LCSPS = "admin_user_lcsps"
+K_USER_NAME = "admin_user_name"
+K_USER_MESSAGE = "admin_user_message"
+K_REVOKE = "admin_revoke_email"
+
+
+def _assign() -> None:
+    """The Save button's callback: validate, write, say what happened."""
+    state = st.session_state
+    me = auth.current()
+    try:
+        email = roles.normalise_email(state.get(K_USER_EMAIL, ""))
+    except ValueError:
+        state[K_USER_MESSAGE] = ("error", "Enter one e-mail address, e.g. name@council.gov.uk.")
+        return
+    role = state.get(K_USER_ROLE)
+    lcsps = list(state.get(K_USER_LCSPS) or []) if role == "lcsp_manager" else []
+    engine = auth.store_engine()
+    if (email == me.email and role != "admin"
+            and access_store.count_admins(engine) <= 1):
+        state[K_USER_MESSAGE] = ("error", "You are the last administrator: give someone else "
+                                          "the admin role first.")
+        return
+    try:
+        access_store.assign_role(engine, email, role, lcsps=lcsps, granted_by=me.email,
+                                 display_name=str(state.get(K_USER_NAME) or "")[:200] or None,
+                                 granted_by_role=me.role)
+    except ValueError as exc:
+        state[K_USER_MESSAGE] = ("error", f"Not saved: {exc}.")
+        return
+    state[K_USER_MESSAGE] = ("success", f"{email} is now {roles.ROLE_LABELS[role]}"
+                                        + (f" for {', '.join(lcsps)}" if lcsps else "") + ".")
+    state[K_USER_EMAIL] = ""
+    state[K_USER_NAME] = ""
+
+
+def _revoke() -> None:
+    """The Remove button's callback."""
+    state = st.session_state
+    me = auth.current()
+    email = state.get(K_REVOKE)
+    if not email:
+        return
+    engine = auth.store_engine()
+    users = access_store.load_users(engine)
+    is_admin = bool(((users["email"] == email) & (users["role"] == "admin")).any())
+    if is_admin and access_store.count_admins(engine) <= 1:
+        state[K_USER_MESSAGE] = ("error", "The last administrator cannot be removed.")
+        return
+    access_store.revoke_role(engine, email, revoked_by=me.email, revoked_by_role=me.role)
+    state[K_USER_MESSAGE] = ("success", f"{email} has no role now.")
+
+
+def render_users() -> None:
+    """Who holds which role; give or take away a role."""
+    access = auth.current()
+    if access.mode == "demo":
+        st.info("Local demo mode: there is no sign-in, so roles given here take effect only once "
+                "sign-in is set up (see the README).", icon=":material/science:")
+    engine = auth.store_engine()
+    users = access_store.load_users(engine)
+    context = shell.current_context()
+    lcsps = context.lcsps if context else {}
+    message = st.session_state.pop(K_USER_MESSAGE, None)
+    if message:
+        (st.success if message[0] == "success" else st.error)(message[1])
+    shown = users.assign(role=users["role"].map(lambda r: roles.ROLE_LABELS.get(r, r)))
+    shown.columns = ["E-mail", "Name", "Role", "Own LCSPs", "Given by", "Given (UTC)"]
+    st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption(" ".join(f"**{roles.ROLE_LABELS[r]}**: {roles.ROLE_DESCRIPTIONS[r]}"
+                        for r in roles.ROLES))
+    with st.form("admin_assign_form", clear_on_submit=False, border=True):
+        st.markdown("**Give a role** (replaces the user's current role)")
+        c1, c2 = st.columns(2)
+        c1.text_input("E-mail address", key=K_USER_EMAIL, max_chars=roles.MAX_EMAIL_LENGTH)
+        c2.text_input("Name (optional)", key=K_USER_NAME, max_chars=200)
+        c1.selectbox("Role", roles.ROLES, key=K_USER_ROLE, format_func=roles.ROLE_LABELS.get)
+        c2.multiselect("Own LCSPs (LCSP managers only)", tuple(lcsps), key=K_USER_LCSPS,
+                       format_func=lambda code: lcsps.get(code, code))
+        st.form_submit_button("Save", type="primary", on_click=_assign, icon=":material/save:")
+    if len(users):
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1.selectbox("Remove a user's role", [""] + users["email"].tolist(), key=K_REVOKE,
+                     format_func=lambda e: e or "Choose a user")
+        c2.button("Remove", on_click=_revoke, icon=":material/person_remove:",
+                  disabled=not st.session_state.get(K_REVOKE))
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+K_AUDIT_DAYS = "admin_audit_days"
+K_AUDIT_USER = "admin_audit_user"
+K_AUDIT_ACTION = "admin_audit_action"
+AUDIT_ROWS = 2_000
+AUDIT_ACTION_LABELS = {"": "Every action", "view": "Viewed sensitive figures",
+                       "export": "Exported", "import": "Loaded data", "grant": "Gave a role",
+                       "revoke": "Removed a role", "denied": "Refused (no role)"}
+
+
+def render_audit_log() -> None:
+    """The newest audit lines, filtered, with a download."""
+    c1, c2, c3 = st.columns(3)
+    days = c1.selectbox("Period", (1, 7, 30, 90, 365), index=2, key=K_AUDIT_DAYS,
+                        format_func=lambda d: "Today" if d == 1 else f"Last {d} days")
+    user = c2.text_input("User (part of the e-mail)", key=K_AUDIT_USER, max_chars=254)
+    action = c3.selectbox("Action", tuple(AUDIT_ACTION_LABELS), key=K_AUDIT_ACTION,
+                          format_func=AUDIT_ACTION_LABELS.get)
+    since = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days - 1)
+    log = access_store.load_audit(auth.store_engine(), since=since, user=user or None,
+                                  action=action or None, limit=AUDIT_ROWS)
+    log.columns = ["When (UTC)", "User", "Role", "Action", "Page", "What", "File", "Rows"]
+    st.dataframe(log, hide_index=True, width="stretch")
+    more = " (the newest shown; narrow the filters for older lines)" if len(log) == AUDIT_ROWS else ""
+    st.caption(f"{len(log):,} line{'s' if len(log) != 1 else ''}{more}. Views are logged once "
+               "per user, page and view in half an hour; every download is logged.")
+    ui.download_button(log, "audit_log.csv", key="admin_audit_download",
+                       label="Download the audit log (CSV)")
 
 
 # Streamlit runs a page as __main__; importing the module (tests) draws nothing.

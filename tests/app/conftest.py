@@ -16,3 +16,4 @@ def app_database(sample_db_url, monkeypatch):
     yield sample_db_url
     st.cache_data.clear()
     st.cache_resource.clear()
+

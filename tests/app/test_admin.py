@@ -24,6 +24,7 @@ from data_access import engine as eng
 from data_access import schema
 from data_access.load import run_import
 from pages.common.data_warnings import find_series_breaks
+from tests.app.signin import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/admin.py"
@@ -82,8 +83,12 @@ def police_uk_rows(url: str) -> int:
     return read(url, statement)[0][0]
 
 
+ADMIN = "admin@example.gov.uk"
+
+
 def open_page(path: str = PAGE, **params: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    # Signed in: once real data is imported the local demo mode (no sign-in) switches off.
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), ADMIN, "admin")
     at.run()
     at.switch_page(path).run()
     for key, value in params.items():
@@ -118,9 +123,8 @@ def source_row(at: AppTest, label: str) -> pd.Series:
 
 def test_a_good_file_is_checked_then_imported_and_the_data_status_shows_it(scratch_db):
     at = open_page()
-    assert "Load data" in [t.value for t in at.title]
-    assert any("for administrators" in i.value for i in at.info)
-    assert any("Loaded by **local user**" in c.value for c in at.caption)
+    assert "Administration" in [t.value for t in at.title]
+    assert any(f"Loaded by **{ADMIN}**" in c.value for c in at.caption)
     assert at.button(key="admin_check").disabled  # nothing uploaded yet
     lsoas = [f"SL{n:04d}" for n in range(1, 11)]
     good = street_csv("2026-09", lsoas)
@@ -148,15 +152,15 @@ def test_a_good_file_is_checked_then_imported_and_the_data_status_shows_it(scrat
     im = schema.imports
     logged = read(scratch_db, sa.select(im.c.loaded_by, im.c.file_name, im.c.rows_added)
                   .where(im.c.kind == "police-uk"))
-    assert logged == [("local user", "2026-09-west-midlands-street.csv", 50)]
+    assert logged == [(ADMIN, "2026-09-west-midlands-street.csv", 50)]
     assert not at.file_uploader[0].value  # the uploader starts again empty
 
     at.switch_page("pages/data_status.py").run()
     assert_clean(at)
     row = source_row(at, "police.uk street-level crime")
     assert row["Last month"] == "Sep 2026" and row["Incidents"] == 50
-    assert row["Last import"].endswith("by local user")
-    assert at.dataframe[1].value["Who"].iloc[0] == "local user"
+    assert row["Last import"].endswith(f"by {ADMIN}")
+    assert at.dataframe[1].value["Who"].iloc[0] == ADMIN
 
     # The same month again replaces it: importing twice changes nothing.
     at.switch_page(PAGE).run()
@@ -276,7 +280,7 @@ def test_pages_warn_about_problems_in_their_period(scratch_db):
     with eng.write_transaction(scratch_db) as conn:
         conn.execute(schema.source_months.insert().values(
             source="asb", month_start=dt.date(2025, 6, 1), is_complete=False))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), ADMIN, "admin")
     at.query_params["fy"] = "2025/26"
     at.run()
     assert_clean(at)

@@ -22,7 +22,7 @@ PAGES = {
     "pages/fund.py": "Community Safety Fund",
     "pages/explorer.py": "Data explorer",
     "pages/data_status.py": "Data status",
-    "pages/admin.py": "Load data",
+    "pages/admin.py": "Administration",
 }
 i = schema.incidents
 
@@ -158,8 +158,9 @@ def test_small_sensitive_counts_are_suppressed_below_partnership(sample_engine):
     month = f"{month:%Y-%m}"
     at = run_app({"from": month, "to": month, "lcsp": lcsp, "ward": ward})
     assert_clean(at)
-    assert metric(at, "Sexual offences") == "1-7"
-    assert any("1-7" in c.value for c in at.caption)
+    # A single month is not a standard period: below partnership level it is withheld outright.
+    assert metric(at, "Sexual offences") == "withheld"
+    assert any("“withheld”" in c.value for c in at.caption)
 
 
 def test_data_status_lists_sources_tables_and_revision():
@@ -205,38 +206,6 @@ def test_an_empty_database_gets_the_load_command(monkeypatch, tmp_path):
     assert not at.exception
     assert any("python -m sample_data.load" in w.value for w in at.warning)
     assert not (tmp_path / "empty.duckdb").exists()
-
-
-def test_area_table_suppresses_small_sensitive_counts_and_what_derives_from_them():
-    import pandas as pd
-
-    from pages import overview
-    from pages.common.shell import Filters
-    from kpis.periods import fy_period
-
-    def frame(counts):
-        return pd.DataFrame({"area_code": list(counts), "source": "recorded_crime",
-                             "category": "sexual_offences", "n": list(counts.values()),
-                             **{f: 0 for f in schema.FLAG_COUNTS}})
-
-    membership = pd.DataFrame({"ward_code": ["W1", "W2", "W3"], "ward_name": ["A", "B", "C"],
-                               "lcsp_code": "L1", "lcsp_name": "North",
-                               "population": [1000, 2000, 3000]})
-    data = overview.OverviewData(pd.DataFrame(), pd.DataFrame(),
-                                 frame({"W1": 5, "W2": 40, "W3": 30}),
-                                 frame({"W1": 9, "W2": 20, "W3": 3}), membership)
-    filters = Filters(fy_period(2025), fy_period(2024), "L1", None, "North", None, 2025,
-                      dt.date(2026, 3, 31))
-    table = overview.compute_area_table(data, overview.MEASURES["sexual_offences"], filters, {})
-    rows = table.set_index("Area")
-    assert rows.loc["A", "Count"] == "1-7" and rows.loc["A", "Per 1,000 residents"] is None
-    assert rows.loc["A", "Change"] is None and rows.loc["C", "Change"] is None
-    assert rows.loc["C", "Same period last year"] == "1-7" and rows.loc["C", "Count"] == 30
-    assert rows.loc["B", "Change"] == 20 and rows.loc["B", "Per 1,000 residents"] == 20.0
-    assert rows.loc["B", "Significant change"] == "▲ rise"
-    shown, formats = overview.area_table_for_display(table)
-    assert formats == {}
-    assert shown.set_index("Area").loc["A"].tolist() == ["1-7", "–", "9", "–", "–", "–"]
 
 
 def test_first_run_builds_the_default_database_with_a_progress_bar(monkeypatch, tmp_path):

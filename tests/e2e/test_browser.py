@@ -25,7 +25,7 @@ PAGES = {
     "hotspots": ("pages/hotspots.py", "Hotspot map"),
     "fund": ("pages/fund.py", "Community Safety Fund"),
     "explorer": ("pages/explorer.py", "Data explorer"),
-    "admin": ("pages/admin.py", "Load data"),
+    "admin": ("pages/admin.py", "Administration"),
 }
 VIEWPORT = {"width": 1366, "height": 1600}  # a laptop width; tall, as Streamlit scrolls inside
 

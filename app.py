@@ -61,7 +61,10 @@ st.set_page_config(
     page_title="Community safety dashboard", page_icon=":material/shield:", layout="wide"
 )
 shell.ensure_database(connection.current_url(), make_sample_dataset)
-access = auth.resolve_access()
+with shell.page_guard("sign-in") as signing_in:
+    access = auth.resolve_access()
+if signing_in.failed:  # the message is on the page; nothing else may be shown
+    st.stop()
 page = navigation(access)
 auth.set_page(page.url_path)
 with shell.page_guard("the filters") as frame:

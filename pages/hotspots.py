@@ -13,9 +13,11 @@ ASB type chosen here):
 Maps are pydeck, drawn from the aggregate tables only: cells and areas, never incident points.
 Every layer has a fixed ``id`` (otherwise each rerun resends it), and the grid moves to a coarser
 cell size when a map would hold more than 20,000 cells. Sensitive categories are never drawn as
-cells or points; by area, their counts from 1 to 7 are suppressed. Click a cell or an area, or
-choose it in the list under the map, to see its counts by category and month and its busiest
-locations, with links to the same area on the boards and the calendar.
+cells or points; by area they follow the one disclosure rule (:mod:`kpis.disclosure`, asked
+through :mod:`pages.common.protect`), so the map's fill, its tooltips, the legend, the table and
+its download withhold the same cells as every other page. Click a cell or an area, or choose it
+in the list under the map, to see its counts by category and month and its busiest locations,
+with links to the same area on the boards and the calendar.
 
 The maths is in :mod:`kpis.hotspots`, the queries in :mod:`data_access.hotspot_queries`.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,11 +38,12 @@ import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
 from data_access import hotspot_queries as hq
+from data_access import queries
 from data_access.connection import cached
 from kpis import disclosure, grid
 from kpis import hotspots as hs
 from kpis.periods import Period, fy_label
-from pages.common import shell, ui
+from pages.common import protect, shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
@@ -85,7 +89,7 @@ EARLIER_YEARS = 2
 INDEX_COLOURS = ("#FDE725", "#5EC962", "#21918C", "#3B528B", "#440154")
 INDEX_ALPHA = (70, 150, 190, 215, 235)
 CHOROPLETH_COLOURS = ("#FDE725", "#5EC962", "#21918C", "#3B528B", "#440154")
-SUPPRESSED_COLOUR = "#BDBDBD"
+WITHHELD_COLOUR = "#BDBDBD"
 GI_COLOURS = {
     "Hot spot 99%": "#B2182B", "Hot spot 95%": "#EF8A62", "Hot spot 90%": "#FDDBC7",
     "Not significant": "#F7F7F7",
@@ -116,7 +120,7 @@ class Selection:
     sources: tuple[str, ...] | None
     categories: tuple[str, ...] | None
     subcategories: tuple[str, ...] | None = None
-    sensitive: bool = False  # only sensitive categories: areas only, small counts suppressed
+    sensitive: bool = False  # one sensitive category: areas only, under the disclosure rule
     includes_sensitive: bool = False  # area counts include sensitive ones; cells leave them out
     is_asb: bool = False
 
@@ -124,6 +128,18 @@ class Selection:
         """Keyword arguments for the hotspot queries."""
         return {"sources": self.sources, "categories": self.categories,
                 "subcategories": self.subcategories}
+
+    @property
+    def measure_key(self) -> str | None:
+        """The disclosure rule's key for a sensitive category (None for other selections)."""
+        if not (self.sensitive and self.sources and self.categories):
+            return None
+        return protect.category_key(self.sources[0], self.categories[0])
+
+    @property
+    def short_label(self) -> str:
+        """The label without its "(sensitive: ...)" note."""
+        return self.label.split(" (")[0]
 
 
 @dataclass(frozen=True)
@@ -331,7 +347,7 @@ def _focus_cells(frame: pd.DataFrame, size: int, filters: Filters, score: str) -
 
 
 def _as_text(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Suppressed count columns mix numbers and "1-7": show them all as text (one type)."""
+    """Withheld count columns mix numbers and "withheld": show them all as text (one type)."""
     out = frame.copy()
     for column in columns:
         out[column] = [v if isinstance(v, str) else ui.fmt_int(v) for v in out[column]]
@@ -521,72 +537,108 @@ def compute_trend_view(filters: Filters, settings: HotspotSettings, region: Regi
     return data
 
 
+def area_lcsps(filters: Filters, level: str,
+               ward_of_lsoa: dict[str, str] | None = None) -> Callable[[str], str | None]:
+    """The LCSP each area of ``level`` lies in, as the disclosure rule groups it: wards by the
+    grouping of the filters' financial year; an LSOA by its ward (``ward_of_lsoa``)."""
+    if level == "lcsp":
+        return lambda code: code
+    membership = cached(queries.load_ward_membership, fy_start=filters.membership_fy)
+    lcsp_of_ward = dict(zip(membership["ward_code"], membership["lcsp_code"]))
+    if level == "ward":
+        return lcsp_of_ward.get
+    wards = ward_of_lsoa or {}
+    return lambda code: lcsp_of_ward.get(wards.get(code))
+
+
+def withheld_areas(filters: Filters, selection: Selection, level: str, codes,
+                   lcsp_of: Callable[[str], str | None]) -> np.ndarray:
+    """True where this viewer may not see the selection's count for the area (the one rule,
+    on the complete area tree: see :mod:`pages.common.protect`)."""
+    codes = list(codes)
+    key = selection.measure_key
+    if key is None:
+        return np.zeros(len(codes), dtype=bool)
+    return np.asarray(protect.withheld_codes(key, filters.period, level=level, codes=codes,
+                                             lcsp_of=lcsp_of), dtype=bool).reshape(len(codes))
+
+
+def _area_tip(name: str, n: int, rate: float, label: str, withheld: bool) -> str:
+    # A withheld area's tooltip carries no figure at all: neither its count nor its rate.
+    if withheld:
+        return f"{name}: incidents {disclosure.WITHHELD}"
+    rate_text = ui.NO_VALUE if pd.isna(rate) else f"{rate:.1f}"
+    return f"{name}: {n:,} incidents · {rate_text} per 1,000 residents · {label}"
+
+
 def compute_area_view(filters: Filters, settings: HotspotSettings, region: Region) -> ViewData:
-    """Choropleth of counts or rates by LSOA, ward or LCSP, with suppression when sensitive."""
+    """Choropleth of counts or rates by LSOA, ward or LCSP; a sensitive category under the
+    disclosure rule (withheld areas grey, with no figure in the tooltip, table or download)."""
     level = settings.level
+    selection = settings.selection
     data = ViewData(layer_id=f"hotspots-areas-{level}", kind="areas", level=level)
     counts = cached(hq.load_area_counts, level=level, lcsp=filters.lcsp,
-                    **_period_params(filters), **settings.selection.params())
+                    **_period_params(filters), **selection.params())
     shapes = cached(hq.load_boundaries, level=level, lcsp=filters.lcsp)
     if filters.ward and level == "lsoa":
         counts = counts[counts["parent_code"] == filters.ward]
     frame = counts.merge(shapes[["code", "boundary_geojson"]], on="code", how="left")
+    frame = frame.reset_index(drop=True)
     frame["rate"] = hs.rate_per_1000(frame["n"], frame["population"])
-    suppressed = np.zeros(len(frame), dtype=bool)
-    if settings.selection.sensitive:
-        suppressed = frame["n"].map(disclosure.is_suppressed).to_numpy(dtype=bool)
+    lcsp_of = area_lcsps(filters, level, dict(zip(frame["code"], frame["parent_code"])))
+    withheld = withheld_areas(filters, selection, level, frame["code"], lcsp_of)
     value_col = "rate" if settings.measure == "rate" else "n"
-    values = frame[value_col].astype("float64").where(~suppressed)
+    values = frame[value_col].astype("float64").where(~withheld)
     classes = hs.choropleth_classes(values, settings.scheme, k=5,
                                     decimals=1 if settings.measure == "rate" else 0)
     k = len(classes.labels)
     palette = tuple(CHOROPLETH_COLOURS[int(i)] for i in np.linspace(0, 4, k).round()) if k else ()
-    label_of = [classes.labels[c] if c >= 0 else ("Suppressed (1-7)" if s else "No value")
-                for c, s in zip(classes.codes, suppressed)]
-    fills = [_rgba(palette[c], 200) if c >= 0 else _rgba(SUPPRESSED_COLOUR, 150)
+    label_of = [disclosure.WITHHELD if w else (classes.labels[c] if c >= 0 else "No value")
+                for c, w in zip(classes.codes, withheld)]
+    fills = [_rgba(palette[c], 200) if c >= 0 else _rgba(WITHHELD_COLOUR, 150)
              for c in classes.codes]
-    shown_n = [disclosure.suppressed_label() if s else f"{n:,}" for n, s in zip(frame["n"], suppressed)]
-    shown_rate = [ui.NO_VALUE if s or pd.isna(r) else f"{r:.1f}"
-                  for r, s in zip(frame["rate"], suppressed)]
     frame = frame.assign(
-        fill=fills, tip=[f"{name}: {n} incidents · {r} per 1,000 residents · {lab}"
-                         for name, n, r, lab in zip(frame["name"], shown_n, shown_rate, label_of)],
+        fill=fills,
+        tip=[_area_tip(name, n, r, lab, w) for name, n, r, lab, w in
+             zip(frame["name"], frame["n"], frame["rate"], label_of, withheld)],
     )
     data.records = hs.area_records(frame, ["name", "fill", "tip"])
     legend_labels = list(classes.labels)
     legend_colours = list(palette)
     legend_counts = [int((classes.codes == c).sum()) for c in range(k)]
-    if suppressed.any():
-        legend_labels.append("Suppressed (1-7)")
-        legend_colours.append(SUPPRESSED_COLOUR)
-        legend_counts.append(int(suppressed.sum()))
+    if withheld.any():
+        legend_labels.append(disclosure.WITHHELD)
+        legend_colours.append(WITHHELD_COLOUR)
+        legend_counts.append(int(withheld.sum()))
     data.legend = _legend(legend_labels, legend_colours, legend_counts, "Areas")
+    # Withheld areas go last, in code order: sorted among the others by their hidden value,
+    # their place in the list would tell it.
     table = pd.DataFrame({
         LEVELS[level]: frame["name"], "Code": frame["code"], "Incidents": frame["n"],
         "Residents": frame["population"], "Per 1,000 residents": frame["rate"].round(1),
-        "Class": label_of,
-    }).sort_values(["Per 1,000 residents" if value_col == "rate" else "Incidents", "Code"],
-                   ascending=[False, True])
-    if settings.selection.sensitive:
-        table = _as_text(disclosure.suppress_small_counts(
-            table, ["Incidents"], dependent={"Incidents": ["Per 1,000 residents"]}), ["Incidents"])
-    data.table = table
+        "Class": label_of, "_withheld": withheld,
+        "_value": frame[value_col].astype("float64").where(~withheld),
+    }).sort_values(["_withheld", "_value", "Code"], ascending=[True, False, True],
+                   na_position="last", kind="stable")
+    if selection.measure_key is not None:
+        table = _as_text(disclosure.withhold(table, table["_withheld"].to_numpy(), ["Incidents"],
+                                             ["Per 1,000 residents"]), ["Incidents"])
+    data.table = table.drop(columns=["_withheld", "_value"])
     data.table_title = f"{LEVELS[level]}s by {MEASURES[settings.measure].lower()}"
-    order = frame.assign(score=np.where(suppressed, -1, frame[value_col].fillna(-1)))
-    order = order.sort_values("score", ascending=False)
-    data.focus = {f"area:{level}:{c}": f"{name} ({c})" for c, name in zip(order["code"], order["name"])}
+    data.focus = {f"area:{level}:{c}": f"{name} ({c})"
+                  for c, name in zip(table["Code"], table[LEVELS[level]])}
     scheme = hs.CHOROPLETH_SCHEMES[settings.scheme]
     data.notes.append(
         f"{MEASURES[settings.measure]} by {LEVELS[level]} in {k} class{'es' if k != 1 else ''} "
         f"({scheme}). Areas as "
         "drawn now: an LCSP's count is the sum of the wards it holds today."
     )
-    if settings.selection.sensitive:
+    if selection.measure_key is not None:
         data.notes.append(
-            f"{settings.selection.label.split(' (')[0]} is a sensitive category: counts from 1 to "
-            f"{disclosure.SUPPRESSION_THRESHOLD} are shown as “{disclosure.suppressed_label()}” "
-            "(grey on the map), with no rate, to protect victims; classes are made from the "
-            "other areas only."
+            f"{selection.short_label} is a sensitive category. "
+            f"{disclosure.note(protect.rule())} Withheld areas are grey on the map, with no "
+            "count or rate in the tooltip, table or download; classes are made from the other "
+            "areas only."
         )
     return data
 
@@ -887,10 +939,51 @@ def _area_context(level: str, code: str, filters: Filters) -> tuple[str | None, 
     return ward_parent[ward], ward, f"{ward_name[ward]} ward"
 
 
+WHOLE_PERIOD = "Whole period"
+
+
+def detail_table(detail: pd.DataFrame, filters: Filters, level: str | None, code: str,
+                 lcsp: str | None) -> tuple[pd.DataFrame, list[str], bool]:
+    """One area's (or cell's) incidents by month and category, with a whole-period row, under
+    the disclosure rule: (table, sensitive category labels, their months withheld?).
+
+    ``detail`` has columns month_start, source, category, n, label, sensitive; ``level`` is the
+    area's level (None for a grid cell). Below partnership level a sensitive category's monthly
+    figures are withheld (rule 3: months could be differenced) and its whole-period figure is
+    withheld where the area tree says so, the same cell as on the map.
+    """
+    table = detail.pivot_table(index="month_start", columns="label", values="n",
+                               aggfunc="sum", fill_value=0)
+    table.index = pd.DatetimeIndex(table.index).strftime("%b %Y")
+    total = table.sum().to_frame().T
+    total.index = [WHOLE_PERIOD]
+    table = pd.concat([table, total]).astype("int64")
+    table.columns.name = None
+    table = table.rename_axis("Month").reset_index()
+    keys: dict[str, set[str]] = {}
+    for s, c, label in detail.loc[detail["sensitive"], ["source", "category", "label"]].itertuples(
+            index=False):
+        keys.setdefault(label, set()).add(protect.category_key(s, c))
+    sensitive_labels = sorted(keys)
+    if not sensitive_labels:
+        return table, [], False
+    # A grid cell (never sensitive by query) or an unknown area: withhold everything sensitive.
+    months_withheld = level is None or protect.rule().applies(level=level, lcsp=lcsp)
+    is_total = (table["Month"] == WHOLE_PERIOD).to_numpy()
+    for label in sensitive_labels:
+        total_withheld = level is None or any(
+            protect.is_withheld(key, filters.period, area_code=code, level=level, lcsp=lcsp)
+            for key in sorted(keys[label]))
+        mask = np.where(is_total, total_withheld, months_withheld)
+        table = disclosure.withhold(table, mask, [label])
+    return _as_text(table, sensitive_labels), sensitive_labels, months_withheld
+
+
 def render_detail(focus: str, filters: Filters, settings: HotspotSettings, labels: dict[str, str]) -> None:
     """Counts by category and month, busiest locations and links for the chosen cell or area."""
     kind, level_or_size, code = focus.split(":", 2)
     params = {**_period_params(filters), **settings.selection.params()}
+    level: str | None = None
     if kind == "cell":
         size = int(level_or_size)
         detail = cached(hq.load_cell_detail, cell_size=size, cell_id=int(code), lcsp=filters.lcsp,
@@ -910,6 +1003,12 @@ def render_detail(focus: str, filters: Filters, settings: HotspotSettings, label
         top = cached(hq.load_top_locations, limit=5, area_level=level, area_code=code, **params)
         lcsp, ward, name = _area_context(level, code, filters)
         title = labels.get(focus, code)
+    if level is None:
+        rule_lcsp = None
+    elif level == "lsoa":
+        rule_lcsp = area_lcsps(filters, "ward")(ward) if ward else None
+    else:
+        rule_lcsp = area_lcsps(filters, level)(code)
     categories = cached(hq.load_hotspot_categories)
     label_of = {(s, c): lab for s, c, lab in zip(categories["source"], categories["category"],
                                                   categories["label"])}
@@ -926,21 +1025,19 @@ def render_detail(focus: str, filters: Filters, settings: HotspotSettings, label
     left, right = st.columns([3, 2])
     with left:
         chartable = detail[~detail["sensitive"]]
-        table = detail.pivot_table(index="month_start", columns="label", values="n",
-                                   aggfunc="sum", fill_value=0).reset_index()
-        table["month_start"] = table["month_start"].dt.strftime("%b %Y")
-        table = table.rename(columns={"month_start": "Month"})
-        sensitive_labels = sorted(set(detail.loc[detail["sensitive"], "label"]))
+        table, sensitive_labels, months_withheld = detail_table(detail, filters, level, code,
+                                                                rule_lcsp)
         if sensitive_labels:
-            table = _as_text(disclosure.suppress_small_counts(table, sensitive_labels),
-                             sensitive_labels)
+            protect.audit_sensitive_view("hotspots", f"categories of {title}", filters)
         st.markdown("**Incidents by month and category**")
         ui.chart_with_data(detail_figure(chartable), table,
                            key="hotspots_detail", file_name="hotspot_detail.csv")
         if sensitive_labels:
-            st.caption(f"{', '.join(sensitive_labels)}: in the table only, counts from 1 to "
-                       f"{disclosure.SUPPRESSION_THRESHOLD} shown as "
-                       f"“{disclosure.suppressed_label()}” to protect victims.")
+            where = ("below partnership level their monthly figures are withheld (given for "
+                     "the whole partnership only) and the whole-period figure follows the rule. "
+                     + disclosure.note(protect.rule())) if months_withheld else \
+                "shown in full: this area is in your own LCSP."
+            st.caption(f"{', '.join(sensitive_labels)} (sensitive): in the table only; {where}")
     with right:
         st.markdown("**Busiest locations here**")
         if top.empty:
@@ -972,12 +1069,18 @@ def render_notes(data: ViewData, settings: HotspotSettings, filters: Filters, re
         left_out = ("Sensitive categories (sexual offences, modern slavery) and "
                     if selection.includes_sensitive else "")
         notes.append(f"{left_out or ''}Offences flagged domestic abuse are left out of grid cells "
-                     "and locations; they are shown only by area, with small counts suppressed.")
+                     "and locations; they are shown only by area, with small counts withheld.")
     total = cached(hq.load_selection_total, lcsp=filters.lcsp, **_period_params(filters),
                    **selection.params())
     if total["unlocated"]:
-        notes.append(f"{total['unlocated']:,} of {total['n']:,} incidents have no location and "
-                     "are on no map.")
+        if selection.measure_key is not None and filters.lcsp and \
+                protect.rule().applies(level="lcsp", lcsp=filters.lcsp):
+            # An LCSP's total and its unlocated count of a sensitive category are figures below
+            # partnership level (the total less the unlocated is the LCSP's count on the map).
+            notes.append("Some incidents have no location and are on no map.")
+        else:
+            notes.append(f"{total['unlocated']:,} of {total['n']:,} incidents have no location "
+                         "and are on no map.")
     categories = cached(hq.load_hotspot_categories)
     sources = selection.sources or tuple(categories["source"].unique())
     if "police_uk" in sources:
@@ -1004,10 +1107,9 @@ def render_hotspots_page() -> None:
 
     if settings.view in (*GRID_VIEWS, "repeat") and selection.sensitive:
         data = ViewData(layer_id="hotspots-none", kind="none", message=(
-            f"{selection.label.split(' (')[0]} is a sensitive category, so it is never drawn as "
+            f"{selection.short_label} is a sensitive category, so it is never drawn as "
             "grid cells or locations, which could point at victims. Choose **By area** to see it "
-            f"by LSOA, ward or LCSP, with counts from 1 to {disclosure.SUPPRESSION_THRESHOLD} "
-            "suppressed."))
+            "by LSOA, ward or LCSP, with small counts withheld."))
     elif settings.view == "index":
         data = compute_index_view(filters, settings, region)
     elif settings.view == "gi":
@@ -1016,6 +1118,9 @@ def render_hotspots_page() -> None:
         data = compute_trend_view(filters, settings, region)
     elif settings.view == "areas":
         data = compute_area_view(filters, settings, region)
+        if selection.measure_key is not None:
+            protect.audit_sensitive_view(
+                "hotspots", f"{selection.short_label} by {LEVELS[settings.level]}", filters)
     else:
         data = compute_repeat_view(filters, settings)
 

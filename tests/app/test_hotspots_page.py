@@ -1,6 +1,7 @@
 """The Hotspot map page through app.py: every view renders from the aggregates, the figures match
-direct SQL, sensitive categories never reach cells, the drill-down works, and the map payload
-stays under 2 MB at the default view."""
+direct SQL, sensitive categories never reach cells (by area, under the disclosure rule: see
+tests/app/test_hotspots_access.py), the drill-down works, and the map payload stays under 2 MB at
+the default view."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from data_access import schema
+from kpis import disclosure
 from kpis import hotspots as hs
 from kpis.periods import fy_period
 
@@ -122,7 +124,7 @@ def test_a_coarser_cell_size_is_used_when_the_map_would_be_too_big(monkeypatch):
     assert len(cells) <= 1000
 
 
-def test_sensitive_categories_are_never_cells_only_suppressed_areas(sample_engine):
+def test_sensitive_categories_are_never_cells_only_areas_with_small_counts_withheld(sample_engine):
     what = "Sexual offences (sensitive: by area only)"
     at = open_page({"hotspots_what": what})
     assert not decks(at)
@@ -133,11 +135,12 @@ def test_sensitive_categories_are_never_cells_only_suppressed_areas(sample_engin
     assert [layer["id"] for layer in deck["layers"] if layer["id"] == "hotspots-areas-lsoa"]
     table = at.dataframe[1].value
     assert len(table) == 650
-    assert (table["Incidents"] == "1-7").any()
-    assert table.loc[table["Incidents"] == "1-7", "Per 1,000 residents"].isna().all()
+    assert (table["Incidents"] == disclosure.WITHHELD).any()
+    assert table.loc[table["Incidents"] == disclosure.WITHHELD, "Per 1,000 residents"].isna().all()
     shown = pd.to_numeric(table["Incidents"].str.replace(",", ""), errors="coerce").dropna()
     assert ((shown == 0) | (shown > 7)).all()
     assert "sensitive category" in captions(at)
+    assert disclosure.note(disclosure.DisclosureRule()) in captions(at)
     # The grid views of all crime leave sensitive categories out, and say so.
     at = open_page({"hotspots_what": "All recorded crime"})
     assert "left out of grid cells" in captions(at)

@@ -1,5 +1,6 @@
-"""The Hotspot map in a real browser: the map draws, and a click on a cell or an area selects it
-(pydeck ``on_select="rerun"``) and opens its details under the map.
+"""The Hotspot map in a real browser: the map draws, a click on a cell or an area selects it
+(pydeck ``on_select="rerun"``) and opens its details under the map, and the tooltip of an area
+whose sensitive count is withheld shows no number.
 
 ``streamlit run app.py`` on the small sample database, Debian's chromium (never a downloaded
 browser). Screenshots go to a temporary folder (E2E_SCREENSHOT_DIR to keep them), never into the
@@ -7,6 +8,9 @@ repository.
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -100,5 +104,43 @@ def test_clicking_an_area_opens_its_details(browser, base_url, shots):
         page.get_by_role("link", name="ASB calendar for").first.wait_for(timeout=TIMEOUT_MS)
         _no_errors(page)
         page.screenshot(path=str(shots / "hotspots_area_click.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def _tooltips(page, points) -> list[str]:
+    """The deck.gl tooltip text at each point of the map that shows one."""
+    chart = page.locator('[data-testid="stDeckGlJsonChart"]').first
+    tooltip = page.locator(".deck-tooltip").first
+    texts = []
+    for fx, fy in points:
+        box = chart.bounding_box()
+        x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+        page.mouse.move(x - 3, y - 3)
+        page.mouse.move(x, y)
+        try:
+            tooltip.wait_for(state="visible", timeout=3000)
+        except sync_api.TimeoutError:
+            continue
+        texts.append(tooltip.inner_text())
+    return texts
+
+
+def test_a_withheld_area_shows_no_number_in_its_tooltip(browser, base_url, shots):
+    query = urlencode({"hotspots_view": "By area", "hotspots_level": "LSOA",
+                       "hotspots_what": "Sexual offences (sensitive: by area only)"})
+    page = _open(browser, f"{base_url}/hotspots?{query}")
+    try:
+        page.get_by_text("LSOAs by count").first.wait_for(timeout=TIMEOUT_MS)
+        _no_errors(page)
+        # Most LSOAs are withheld for a sensitive category over a year: a grid of points over
+        # the city finds some.
+        points = [(0.3 + 0.1 * i, 0.3 + 0.1 * j) for i in range(5) for j in range(5)]
+        texts = _tooltips(page, points)
+        withheld = [t for t in texts if "withheld" in t]
+        assert withheld, texts
+        for text in withheld:
+            assert not re.search(r"\d", text.split(":", 1)[1]), text
+        page.screenshot(path=str(shots / "hotspots_withheld_tooltip.png"), full_page=True)
     finally:
         page.close()

@@ -12,6 +12,11 @@ are identical for identical figures.
 Contents: a cover with the data-as-at line and the exception summary (special-cause concerning
 and off-target KPIs, most urgent first); per board its KPI table, one page (slide) per KPI with
 its SPC chart and icons in words, and the board's actions with overdue ones flagged in words.
+
+Disclosure: the pack shows exactly the summaries the page drew. A protected summary
+(:func:`kpis.priority_boards.protected_summary`, a sensitive KPI below partnership level) has no
+chart, icons or monthly value in the pack either: only its period figure or the same
+"withheld" label as on the page.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from kpis import board_charts
-from kpis.priority_boards import BoardRow, KpiSummary, exception_table, format_value
+from kpis.priority_boards import (PROTECTED_NOTE, BoardRow, KpiSummary, exception_table,
+                                  format_value)
 
 # (plotly figures, width, height) -> one PNG per figure
 ImageRenderer = Callable[[list, int, int], list[bytes]]
@@ -48,12 +54,18 @@ class PackContent:
     data_line: str  # e.g. "Data to 30 Sep 2025 · complete months to 30 Sep 2025"
     rows: tuple[BoardRow, ...]
     actions: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # board id -> action_summary
-    withheld: frozenset[str] = frozenset()  # KPI ids whose small counts are withheld
+    disclosure_note: str = ""  # the page's note on withheld figures (when any KPI is protected)
+    show_actions: bool = True  # False: no actions pages (a role that may not see them)
 
     @property
     def summaries(self) -> list[KpiSummary]:
         """Every KPI in the pack, board by board, exceptions first."""
         return [s for row in self.rows for s in row.summaries]
+
+    @property
+    def withheld(self) -> frozenset[str]:
+        """Ids of KPIs whose monthly figures are withheld (protected summaries)."""
+        return frozenset(s.kpi.id for s in self.summaries if s.is_protected)
 
 
 # --- chart images ---------------------------------------------------------------------------
@@ -86,7 +98,7 @@ def kaleido_png(figure, width: int, height: int) -> bytes:
 def chart_images(content: PackContent, renderer: ImageRenderer | None = None) -> dict[str, bytes]:
     """PNG of each KPI's SPC chart (none for withheld or empty KPIs), keyed by KPI id."""
     renderer = renderer or kaleido_pngs
-    chosen = [s for s in content.summaries if s.kpi.id not in content.withheld and s.spc is not None]
+    chosen = [s for s in content.summaries if not s.is_protected and s.spc is not None]
     figures = [board_charts.spc_figure(s, height=CHART_HEIGHT, font_size=15, show_title=False)
                for s in chosen]
     for figure in figures:
@@ -103,18 +115,22 @@ def _when(summary: KpiSummary) -> str:
 
 
 def _latest(summary: KpiSummary, content: PackContent) -> str:
-    if summary.kpi.id in content.withheld:
-        return "withheld (small numbers)"
-    return format_value(summary.latest_value, summary.kpi.unit)
+    del content
+    if summary.protected is not None:
+        return f"{summary.protected.text} ({summary.protected.period})"
+    return f"{format_value(summary.latest_value, summary.kpi.unit)} ({_when(summary)})"
 
 
 def kpi_lines(summary: KpiSummary, content: PackContent) -> list[str]:
-    """The words under a KPI's chart."""
+    """The words under a KPI's chart (a protected KPI: its period figure and why, no chart)."""
     kpi = summary.kpi
-    if kpi.id in content.withheld:
-        return ["Small numbers are withheld below partnership level to protect victims."]
+    if summary.protected is not None:
+        lines = [f"{summary.protected.period}: {summary.protected.text}.", PROTECTED_NOTE]
+        if summary.protected.withheld and content.disclosure_note:
+            lines.append(content.disclosure_note)
+        return lines
     lines = [
-        f"Latest: {_latest(summary, content)} ({_when(summary)}); {summary.vs_target}.",
+        f"Latest: {_latest(summary, content)}; {summary.vs_target}.",
         f"Variation: {summary.variation.text} - {summary.variation.label}.",
         f"Assurance: {summary.assurance.text} - {summary.assurance.label}.",
     ]
@@ -296,6 +312,8 @@ def build_pdf(content: PackContent, images: Mapping[str, bytes]) -> bytes:
     pdf.text(content.partnership, size=14)
     pdf.text(f"Period: {content.period_label} - Area: {content.area_label}", size=14)
     pdf.text(content.data_line, size=12)
+    if content.disclosure_note:
+        pdf.text(content.disclosure_note, size=10)
     pdf.space(10)
     exceptions = exception_rows(content)
     pdf.text(f"Exception summary ({len(exceptions)})", size=16, bold=True)
@@ -316,7 +334,11 @@ def build_pdf(content: PackContent, images: Mapping[str, bytes]) -> bytes:
                  f"{counts['off_target']} off target - {counts['improving']} improving", size=12)
         pdf.space(6)
         for s in row.summaries:
-            pdf.text(f"{s.kpi.label}: {_latest(s, content)} ({_when(s)}) - {s.variation.short} - "
+            if s.is_protected:
+                pdf.text(f"{s.kpi.label}: {_latest(s, content)} - monthly figures for the whole "
+                         "partnership only", size=11)
+                continue
+            pdf.text(f"{s.kpi.label}: {_latest(s, content)} - {s.variation.short} - "
                      f"{s.assurance.short} - {s.vs_target}", size=11)
         for s in row.summaries:
             pdf.new_page()
@@ -326,6 +348,8 @@ def build_pdf(content: PackContent, images: Mapping[str, bytes]) -> bytes:
                 pdf.image(images[s.kpi.id], width=_PAGE_W - 2 * _MARGIN - 120)
             for line in kpi_lines(s, content):
                 pdf.text(line, size=10)
+        if not content.show_actions:
+            continue
         actions = action_rows(content.actions.get(row.board_id))
         pdf.new_page()
         pdf.text(f"{row.label}: outputs and actions", size=18, bold=True)
@@ -400,12 +424,19 @@ def build_pptx(content: PackContent, images: Mapping[str, bytes]) -> bytes:
     cover.shapes.title.text = content.title
     cover.placeholders[1].text = (f"{content.partnership}\n{content.period_label} - "
                                   f"{content.area_label}\n{content.data_line}")
+    if content.disclosure_note:
+        note = cover.shapes.add_textbox(Inches(0.8), Inches(6.3), Inches(11.7), Inches(1.0))
+        note.text_frame.word_wrap = True
+        note.text_frame.text = content.disclosure_note
+        note.text_frame.paragraphs[0].font.size = Pt(12)
     _table_slides(prs, "Exception summary", exception_rows(content), (2.8, 4.2, 1.8, 3.7))
 
     for row in content.rows:
         overview = pd.DataFrame([{
-            "KPI": s.kpi.label, "Latest": f"{_latest(s, content)} ({_when(s)})",
-            "Variation": s.variation.text, "Assurance": s.assurance.text, "Against target": s.vs_target,
+            "KPI": s.kpi.label, "Latest": _latest(s, content),
+            "Variation": "" if s.is_protected else s.variation.text,
+            "Assurance": "" if s.is_protected else s.assurance.text,
+            "Against target": "" if s.is_protected else s.vs_target,
         } for s in row.summaries], columns=["KPI", "Latest", "Variation", "Assurance", "Against target"])
         _table_slides(prs, row.label, overview, (4.0, 2.4, 1.8, 2.0, 2.3), per_slide=9)
         for s in row.summaries:
@@ -424,8 +455,10 @@ def build_pptx(content: PackContent, images: Mapping[str, bytes]) -> bytes:
                 paragraph = frame.add_paragraph()
                 paragraph.text = line
                 paragraph.font.size = Pt(14)
-        _table_slides(prs, f"{row.label}: outputs and actions", action_rows(content.actions.get(row.board_id)),
-                      (1.2, 1.1, 5.2, 2.6, 1.3, 1.1), per_slide=10)
+        if content.show_actions:
+            _table_slides(prs, f"{row.label}: outputs and actions",
+                          action_rows(content.actions.get(row.board_id)),
+                          (1.2, 1.1, 5.2, 2.6, 1.3, 1.1), per_slide=10)
     out = io.BytesIO()
     prs.save(out)
     return _fixed_zip(out.getvalue())

@@ -9,6 +9,10 @@ area and period). :func:`incident_series`, :func:`return_series` and :func:`acti
 from what :mod:`data_access.board_queries` returns; :func:`summarise_kpi` turns one area's series
 into a :class:`KpiSummary` (latest value, sparkline, SPC icons, target, exception rank);
 :func:`board_overview` lays the summaries out board by board with exceptions first.
+
+Below partnership level a sensitive KPI (:func:`is_sensitive`) keeps no monthly series: the page
+replaces its summary with :func:`protected_summary`, a figure for a period the disclosure rule
+(:mod:`kpis.disclosure`) allows, or the withheld label.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kpis import change, spc
+from kpis import change, disclosure, spc
 from kpis.periods import parse_fy
 from kpis.registry import Kpi, Registry, safe_ratio
 
@@ -47,6 +51,7 @@ RANK_HIT_AND_MISS = 6
 RANK_COMMON = 7
 RANK_TOO_FEW_POINTS = 8
 RANK_NO_DATA = 9
+RANK_PROTECTED = 10  # monthly figures withheld below partnership level: last, whatever they are
 EXCEPTION_RANKS = (RANK_CONCERNING_OFF_TARGET, RANK_CONCERNING, RANK_MISSING_TARGET, RANK_OFF_TARGET)
 
 
@@ -55,6 +60,93 @@ def empty_series() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in SERIES_COLUMNS}).astype(
         {"kpi_id": object, "area_code": object, "period_start": "datetime64[ns]"}
     )
+
+
+# --- disclosure ----------------------------------------------------------------------------------
+
+# Incident flags whose counts can point at victims in small areas: the flags of
+# kpis.disclosure.SENSITIVE_FLAGS (domestic abuse, VAWG, hate crime) by their registry names.
+SENSITIVE_FLAG_NAMES = ("is_domestic_abuse", "is_vawg", "is_hate")
+# Partner returns that count victims of sensitive crimes (sexual violence, modern slavery,
+# domestic abuse): the registry has no measure for a return, so they are named here.
+SENSITIVE_RETURNS = frozenset({"isva_referrals", "nrm_referrals", "marac_referrals",
+                               "marac_repeat", "da_repeat_victims", "exploitation_rereferrals"})
+PROTECTED_NOTE = ("Monthly figures of this measure are shown for the whole partnership only, "
+                  "to protect victims.")
+
+
+def is_sensitive(kpi: Kpi, sensitive_categories: Iterable[str] = ()) -> bool:
+    """Whether the one disclosure rule (:mod:`kpis.disclosure`) covers this KPI's figures below
+    partnership level: a sensitive category or flag, or a return that counts such victims."""
+    if kpi.data == "return":
+        return kpi.id in SENSITIVE_RETURNS
+    if kpi.measure is None:
+        return False
+    return kpi.is_sensitive(sensitive_categories) or kpi.measure.flag in SENSITIVE_FLAG_NAMES
+
+
+@dataclass(frozen=True)
+class ProtectedFigure:
+    """What a KPI shows below partnership level instead of its monthly series: the figure for
+    a period the disclosure rule allows (or :data:`kpis.disclosure.WITHHELD`)."""
+
+    text: str  # e.g. "105" or "withheld"
+    period: str  # e.g. "2025/26" or "Sep 2026"
+    withheld: bool
+
+
+def protected_figure(value: float | None, unit: str, period: str, withheld: bool) -> ProtectedFigure:
+    """The figure a protected KPI shows: the value in its unit, or the one withheld label."""
+    if withheld:
+        return ProtectedFigure(disclosure.WITHHELD, period, True)
+    return ProtectedFigure(format_value(math.nan if value is None else value, unit), period, False)
+
+
+def protected_summary(kpi: Kpi, area_code: str, figure: ProtectedFigure) -> KpiSummary:
+    """A summary with no monthly series, SPC, target or exception: only ``figure``. Nothing
+    derived from the withheld series (icons, rank, sparkline) survives, so neither the card,
+    its place on the board nor the exception list can give it away."""
+    return KpiSummary(
+        kpi=kpi, area_code=area_code, has_data=figure.text != format_value(math.nan, kpi.unit),
+        latest_period=None, latest_value=math.nan, sparkline=(), spc=None, target=math.nan,
+        baseline=math.nan, rag="none", exception_rank=RANK_PROTECTED,
+        exception_reason="monthly figures shown for the whole partnership only",
+        series=empty_series(), protected=figure,
+    )
+
+
+def return_area_tree(kpi: Kpi, values: pd.DataFrame, *, partnership_code: str,
+                     lcsp_codes: Sequence[str]) -> pd.DataFrame | None:
+    """The area tree (see :meth:`kpis.disclosure.DisclosureRule.protect_tree`) of one period's
+    partner-return values: the partnership (always shown) and every LCSP as its children.
+
+    ``values``: kpi_values rows of that period (area_code, value, numerator). The count is the
+    numerator, or the value of a count KPI; an LCSP with no return counts 0. None when the counts
+    are not known (a percentage supplied without its numerator): then nothing below
+    partnership level can be shown.
+    """
+    def count_of(rows: pd.DataFrame) -> float | None:
+        if rows.empty:
+            return 0.0
+        numerator = pd.to_numeric(rows["numerator"], errors="coerce").iloc[-1]
+        if pd.notna(numerator):
+            return float(numerator)
+        value = pd.to_numeric(rows["value"], errors="coerce").iloc[-1]
+        if kpi.unit == "count" and pd.notna(value):
+            return float(value)
+        return None if pd.notna(value) else 0.0
+
+    counts = {code: count_of(values[values["area_code"] == code]) for code in lcsp_codes}
+    if any(n is None for n in counts.values()):
+        return None
+    parent = count_of(values[values["area_code"] == partnership_code])
+    rows = [{"area_code": partnership_code, "level": "partnership", "parent_code": None,
+             "lcsp_code": None, "n": parent if parent is not None else sum(counts.values())}]
+    rows += [{"area_code": code, "level": "lcsp", "parent_code": partnership_code,
+              "lcsp_code": code, "n": n} for code, n in counts.items()]
+    tree = pd.DataFrame(rows)
+    tree["n"] = tree["n"].round().astype("int64")
+    return tree
 
 
 # --- periods ------------------------------------------------------------------------------------
@@ -364,6 +456,14 @@ class KpiSummary:
     exception_rank: int
     exception_reason: str
     series: pd.DataFrame = field(repr=False, compare=False, default_factory=empty_series)
+    # Set below partnership level for a sensitive KPI: the monthly series is withheld and this
+    # figure is shown instead (see protected_summary).
+    protected: ProtectedFigure | None = None
+
+    @property
+    def is_protected(self) -> bool:
+        """True when the monthly series is withheld (disclosure rule) and only a figure shows."""
+        return self.protected is not None
 
     @property
     def variation(self) -> spc.Icon:
@@ -585,6 +685,15 @@ def summary_table(summaries: Iterable[KpiSummary]) -> pd.DataFrame:
     """The KPI cards as a table (the accessible twin of the cards, and the CSV download)."""
     records = []
     for s in summaries:
+        if s.protected is not None:
+            records.append({
+                "kpi_id": s.kpi.id, "kpi": s.kpi.label, "unit": s.kpi.unit,
+                "latest_period": None, "latest_value": None,
+                "latest": f"{s.protected.text} ({s.protected.period})", "target": None,
+                "vs_target": "", "variation": "", "assurance": "", "rag": "",
+                "exception": s.exception_reason,
+            })
+            continue
         records.append({
             "kpi_id": s.kpi.id, "kpi": s.kpi.label, "unit": s.kpi.unit,
             "latest_period": s.latest_period, "latest_value": s.latest_value,

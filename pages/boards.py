@@ -14,6 +14,16 @@ The shell's filters (period, LCSP, ward) apply: the latest value is the period's
 chart is the 36 months up to it, and an LCSP or ward shows that area's KPIs. KPIs are data
 (:mod:`kpis.registry` plus ``kpi_definitions`` rows); the maths is in :mod:`kpis.spc`,
 :mod:`kpis.change` and :mod:`kpis.priority_boards`, the figures in :mod:`kpis.board_charts`.
+
+Roles (:mod:`kpis.access`): the actions (owners, statuses, the share on track), meeting mode
+and the board packs need "board_actions" / "board_pack"; a viewer sees the KPIs with their SPC.
+
+Disclosure (:mod:`kpis.disclosure`, one rule for every page): below partnership level a
+sensitive KPI (:func:`kpis.priority_boards.is_sensitive`) has no monthly series (a month is not
+a standard period), only its figure for the filters' period, withheld where
+:func:`pages.common.protect.is_withheld` says; the LCSP and ward tables withhold the same cells.
+Partner returns are protected on the tree of their own values (the partnership and its LCSPs).
+The board pack is built from the summaries the page drew, so it never shows more.
 """
 
 from __future__ import annotations
@@ -31,15 +41,18 @@ from data_access import queries
 from data_access.connection import cached
 from kpis import board_charts, board_pack, change, disclosure, spc
 from kpis import priority_boards as pb
-from pages.common.data_warnings import render_data_warnings
 from kpis.change import RAG_GLYPHS, RAG_LABELS
+from kpis.disclosure import DisclosureRule
 from kpis.periods import fy_label, fy_start_year
-from kpis.registry import Kpi, Registry, load_registry, measure_specs, merge_definitions
-from pages.common import shell, ui
+from kpis.registry import Kpi, Registry, load_registry, measure_specs, merge_definitions, safe_ratio
+from pages.common import auth, protect, shell, ui
+from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
 
 VIEWS = {"overview": "Boards overview", "detail": "Board detail", "meeting": "Meeting mode"}
 ALL_BOARDS = "all"
+PAGE_PATH = "boards"  # the url path, as the audit log names the page
+MEMBERS_ONLY = "Actions, meeting mode and board packs are for board members."
 HISTORY_MONTHS = 36
 CARDS_PER_ROW = 4
 
@@ -149,18 +162,20 @@ def show_settings(registry: Registry, filters: Filters) -> BoardSettings:
         st.warning("Some settings in the link were not used: " + "; ".join(ignored) + ".",
                    icon=":material/link_off:")
     boards = {b.id: b.label for b in registry.boards}
+    can_meet = auth.can("board_actions")
+    views = {k: v for k, v in VIEWS.items() if can_meet or k != "meeting"}
     state.setdefault(K_VIEW, "overview")
     state.setdefault(K_SLIDE, 0)
     state.setdefault(K_EXCEPTIONS_ONLY, True)
     state.setdefault(K_SHOW_RAG, False)
     if state.get(K_BOARD) not in (*boards, ALL_BOARDS):
         state[K_BOARD] = next(iter(boards))
-    if state[K_VIEW] not in VIEWS:
+    if state[K_VIEW] not in views:  # meeting mode from a link, for a role without it
         state[K_VIEW] = "overview"
 
     top = st.columns([5, 3, 2], vertical_alignment="bottom")
     with top[0]:
-        st.segmented_control("View", tuple(VIEWS), key=K_VIEW, format_func=VIEWS.get,
+        st.segmented_control("View", tuple(views), key=K_VIEW, format_func=VIEWS.get,
                              required=True)
     view = state[K_VIEW] or "overview"
     if view == "detail" and state[K_BOARD] == ALL_BOARDS:
@@ -176,8 +191,9 @@ def show_settings(registry: Registry, filters: Filters) -> BoardSettings:
             st.toggle("Show RAG against target", key=K_SHOW_RAG,
                       help="Red/amber/green against the target (amber: within 5%). SPC icons "
                            "stay the default view.")
-            st.toggle("Meeting mode: exceptions only", key=K_EXCEPTIONS_ONLY,
-                      help="Show only KPIs that are special-cause concerning or off target.")
+            if can_meet:
+                st.toggle("Meeting mode: exceptions only", key=K_EXCEPTIONS_ONLY,
+                          help="Show only KPIs that are special-cause concerning or off target.")
             limit_options = (LIMITS_ALL, LIMITS_FIRST_12, *_baseline_years(filters))
             if state.get(K_LIMITS) not in limit_options:
                 state[K_LIMITS] = LIMITS_ALL
@@ -219,9 +235,25 @@ class BoardsData:
     summaries: tuple[pb.KpiSummary, ...]
     rows: tuple[pb.BoardRow, ...]
     not_reported: tuple[Kpi, ...]  # KPIs not reported at this area level
-    actions: pd.DataFrame
+    actions: pd.DataFrame  # empty for a role without "board_actions"
     sensitive_categories: tuple[str, ...]
     notes: tuple[str, ...]
+    show_actions: bool  # the role may see the actions (owners, statuses, share on track)
+    rule: DisclosureRule  # the viewer's disclosure rule
+
+    def is_sensitive(self, kpi: Kpi) -> bool:
+        """True when the disclosure rule covers this KPI's figures below partnership level."""
+        return pb.is_sensitive(kpi, self.sensitive_categories)
+
+    @property
+    def below_partnership(self) -> bool:
+        """True when the cards are for an LCSP or a ward."""
+        return self.level != "partnership"
+
+    @property
+    def protected(self) -> tuple[pb.KpiSummary, ...]:
+        """Summaries whose monthly figures are withheld here (sensitive, below partnership)."""
+        return tuple(s for s in self.summaries if s.is_protected)
 
 
 def _first_month(filters: Filters) -> dt.date:
@@ -273,6 +305,7 @@ def load_boards_data(filters: Filters, registry: Registry, settings: BoardSettin
         level, area, label = "lcsp", filters.lcsp, filters.area_label
     else:
         level, area, label = "partnership", city, filters.area_label
+    show_actions = auth.can("board_actions")
     specs = measure_specs(k for k in registry.kpis if k.exists_for(level))
     counts = cached(bq.load_measure_counts, measures=specs, start=read_from, end=end, level=level,
                     lcsp_code=filters.lcsp if level == "ward" else None)
@@ -280,7 +313,11 @@ def load_boards_data(filters: Filters, registry: Registry, settings: BoardSettin
     populations = cached(bq.load_populations, level=level, fy_starts=years,
                          lcsp_code=filters.lcsp if level == "ward" else None)
     values = cached(bq.load_kpi_values, area_codes=(area,), start=read_from, end=end)
-    actions = cached(bq.load_board_actions, lcsp_code=filters.lcsp)
+    if show_actions:
+        actions = cached(bq.load_board_actions, lcsp_code=filters.lcsp)
+    else:  # not even read: owners and statuses are for board members
+        actions = pd.DataFrame(columns=["action_id", "code", "title", "board", "owner",
+                                        "lcsp_code", "due_date", "status", "status_date", "notes"])
     as_at = filters.data_end
     context = shell.current_context()
     if context is not None:
@@ -292,20 +329,137 @@ def load_boards_data(filters: Filters, registry: Registry, settings: BoardSettin
         start=window_start, end=end, read_from=read_from, as_at=min(as_at, end),
     )
     options = _spc_options(settings)
-    reported = [k for k in registry.kpis if k.exists_for(level)]
+    # The share of actions on track is the actions' RAG in one number: board members only.
+    reported = [k for k in registry.kpis if k.exists_for(level)
+                and (show_actions or k.data != "actions")]
     try:
         summaries = tuple(pb.summarise_all(reported, series, area_code=area, **options))
     except ValueError:  # a change point some (quarterly) series do not reach
         summaries = tuple(_summarise(k, series, area, options) for k in reported)
+    sensitive_categories = cached(bq.load_sensitive_categories)
+    rule = protect.rule()
+    if level != "partnership" and rule.applies(level=level, lcsp=filters.lcsp):
+        # Below partnership level a sensitive KPI keeps no monthly series (not a standard
+        # period): only its figure for the filters' period, under the one rule.
+        sensitive = [s.kpi for s in summaries if pb.is_sensitive(s.kpi, sensitive_categories)]
+        figures = protected_figures(filters, sensitive, level=level, area_code=area,
+                                    city_code=city)
+        summaries = tuple(pb.protected_summary(s.kpi, area, figures[s.kpi.id])
+                          if s.kpi.id in figures else s for s in summaries)
     notes = list(registry.problems)
     return BoardsData(
         registry=registry, level=level, area_code=area, area_label=label, city_code=city,
         window_start=window_start, read_from=read_from, end=end, as_at=as_at,
         summaries=summaries, rows=tuple(pb.board_overview(registry, summaries)),
         not_reported=tuple(k for k in registry.kpis if not k.exists_for(level)),
-        actions=actions, sensitive_categories=cached(bq.load_sensitive_categories),
-        notes=tuple(notes),
+        actions=actions, sensitive_categories=sensitive_categories, notes=tuple(notes),
+        show_actions=show_actions, rule=rule,
     )
+
+
+# --- disclosure -------------------------------------------------------------------------------
+
+def disclosure_key(kpi: Kpi) -> str | None:
+    """The one rule's key for an incidents KPI's measure (protect.withheld_map): its sensitive
+    flag, or its one sensitive category. None when the measure is not exactly one of those (a
+    flag narrowed by category, several categories): no withheld map covers such a count, so it
+    is withheld everywhere below partnership level."""
+    measure = kpi.measure
+    if measure is None or kpi.data != "incidents" or measure.subcategories:
+        return None
+    if measure.flag:
+        return protect.FLAG_KEYS.get(measure.flag) if not measure.categories else None
+    if len(measure.categories) == 1:
+        return protect.category_key(measure.source, measure.categories[0])
+    return None
+
+
+def withheld_areas(kpi: Kpi, period, *, level: str, codes, lcsp_of) -> list[bool]:
+    """For a sensitive incidents KPI, which of these areas' figures for ``period`` are withheld
+    from this viewer (the same cells as on every other page)."""
+    key = disclosure_key(kpi)
+    if period is None:
+        return [True] * len(list(codes))
+    if key is None:
+        rule = protect.rule()
+        return [rule.applies(level=level, lcsp=lcsp_of(code)) for code in codes]
+    return protect.withheld_codes(key, period, level=level, codes=list(codes), lcsp_of=lcsp_of)
+
+
+@dataclass(frozen=True)
+class ReturnCells:
+    """One period of a sensitive partner return, protected on the tree of its own values."""
+
+    period_start: pd.Timestamp | None  # the latest period in the filters' period with values
+    period_label: str
+    values: pd.DataFrame  # that period's kpi_values rows (every area)
+    withheld: frozenset[str] | None  # LCSP codes withheld; None: every LCSP (counts unknown)
+
+    def is_withheld(self, code: str, rule: DisclosureRule) -> bool:
+        """True when the viewer may not see ``code``'s value (an LCSP; wards are never given)."""
+        if rule.full_detail(code):
+            return False
+        return self.withheld is None or code in self.withheld
+
+
+def return_cells(filters: Filters, kpi: Kpi, city_code: str) -> ReturnCells:
+    """The latest period of a sensitive return in the filters' period, and its withheld LCSPs
+    (primary and secondary suppression on partnership -> LCSPs, :meth:`protect_tree`)."""
+    values = cached(bq.load_kpi_values, kpi_ids=(kpi.id,), start=filters.period.start,
+                    end=filters.period.end)
+    if values.empty:
+        return ReturnCells(None, filters.period.label, values, frozenset())
+    latest = values["period_start"].max()
+    rows = values[values["period_start"] == latest]
+    grain = str(rows["period_grain"].iloc[0]) if "period_grain" in rows else "month"
+    label = (f"quarter from {latest:%b %Y}" if grain.startswith("quarter") else f"{latest:%b %Y}")
+    context = shell.current_context()
+    lcsps = list(context.lcsps) if context else sorted(set(rows["area_code"]) - {city_code})
+    tree = pb.return_area_tree(kpi, rows, partnership_code=city_code, lcsp_codes=lcsps)
+    if tree is None:
+        return ReturnCells(latest, label, rows, None)
+    mask = protect.rule().protect_tree(tree)
+    withheld = set(tree.loc[mask.to_numpy(), "area_code"])
+    # An area outside the tree (not a current LCSP) is never shown.
+    withheld |= set(rows["area_code"]) - set(tree["area_code"])
+    return ReturnCells(latest, label, rows, frozenset(withheld))
+
+
+def protected_figures(filters: Filters, kpis: list[Kpi], *, level: str, area_code: str,
+                      city_code: str) -> dict[str, pb.ProtectedFigure]:
+    """For each sensitive KPI, the figure an LCSP or ward shows instead of its monthly series:
+    the count (or rate) over the filters' period, or the latest period of a partner return,
+    withheld where the one rule says."""
+    out: dict[str, pb.ProtectedFigure] = {}
+    incident = [k for k in kpis if k.data == "incidents"]
+    if incident:
+        counts = cached(bq.load_measure_counts, measures=measure_specs(incident),
+                        start=filters.period.start, end=filters.period.end, level=level,
+                        lcsp_code=filters.lcsp)
+        own = counts[counts["area_code"] == area_code] if len(counts) else counts
+        totals = own.groupby("kpi_id")["n"].sum() if len(own) else pd.Series(dtype="float64")
+        population = math.nan
+        if any(k.denominator == "population" for k in incident):
+            pops = cached(bq.load_populations, level=level, fy_starts=(filters.membership_fy,),
+                          lcsp_code=filters.lcsp if level == "ward" else None)
+            found = pops.loc[pops["area_code"] == area_code, "population"]
+            population = float(found.iloc[0]) if len(found) else math.nan
+        for kpi in incident:
+            (withheld,) = withheld_areas(kpi, filters.period, level=level, codes=[area_code],
+                                         lcsp_of=lambda _code: filters.lcsp)
+            n = float(totals.get(kpi.id, 0.0))
+            value = safe_ratio(n, population, kpi.scale) if kpi.denominator == "population" else n
+            out[kpi.id] = pb.protected_figure(value, kpi.unit, filters.period.label, withheld)
+    for kpi in kpis:
+        if kpi.data != "return":
+            continue
+        cells = return_cells(filters, kpi, city_code)
+        own = cells.values[cells.values["area_code"] == area_code] if len(cells.values) else cells.values
+        value = float(own["value"].iloc[0]) if len(own) else None
+        # Returns are protected LCSP by LCSP; a ward's share is never given.
+        withheld = level != "lcsp" or cells.is_withheld(area_code, protect.rule())
+        out[kpi.id] = pb.protected_figure(value, kpi.unit, cells.period_label, withheld)
+    return out
 
 
 def _period_total(counts: pd.DataFrame, kpi_id: str, start: dt.date, end: dt.date) -> pd.Series:
@@ -370,8 +524,12 @@ def load_area_comparison(
             reference = (float(_period_total(city_counts, kpi.id, start, filters.period.end).sum()),
                          float(city_pops["population"].sum()))
         return pb.area_comparison(frame, reference=reference)
-    values = cached(bq.load_kpi_values, kpi_ids=(kpi.id,), start=filters.period.start,
-                    end=filters.period.end)
+    if data.is_sensitive(kpi):
+        # One period for every area, so the tree of its values protects them together.
+        values = return_cells(filters, kpi, data.city_code).values
+    else:
+        values = cached(bq.load_kpi_values, kpi_ids=(kpi.id,), start=filters.period.start,
+                        end=filters.period.end)
     values = values[values["area_code"].isin(list(names) + [data.city_code])]
     if values.empty:
         return pd.DataFrame(columns=["area_code", "area_name", "rate"])
@@ -387,23 +545,28 @@ def load_area_comparison(
 
 # --- render helpers -----------------------------------------------------------------------------
 
-def _suppressed(summary: pb.KpiSummary, data: BoardsData) -> bool:
-    """Sensitive small counts below partnership level are withheld (kpis.disclosure)."""
-    if data.level == "partnership" or not summary.kpi.is_sensitive(data.sensitive_categories):
-        return False
-    numerators = summary.series["numerator"] if len(summary.series) else pd.Series(dtype=float)
-    return bool(numerators.map(disclosure.is_suppressed).any())
-
-
-def _shown_value(summary: pb.KpiSummary, data: BoardsData, compact: bool = False) -> str:
-    if _suppressed(summary, data):
-        latest = summary.series["numerator"].iloc[-1] if len(summary.series) else None
-        return disclosure.suppressed_label() if disclosure.is_suppressed(latest) else "withheld"
+def _shown_value(summary: pb.KpiSummary, compact: bool = False) -> str:
+    if summary.protected is not None:
+        return summary.protected.text
     if compact and summary.kpi.unit == "rate_per_1000":
         # the label already says "per 1,000 residents"; the card is narrow
         value = summary.latest_value
         return ui.NO_VALUE if not math.isfinite(value) else f"{value:,.{3 if abs(value) < 1 else 2}f}"
     return pb.format_value(summary.latest_value, summary.kpi.unit)
+
+
+def _protected_line(summary: pb.KpiSummary) -> str:
+    """Under a protected figure: its period, and why there is no monthly chart."""
+    figure = summary.protected
+    return (f"{figure.period} · monthly figures and chart for the whole partnership only, to "
+            "protect victims")
+
+
+def _audit_sensitive(filters: Filters, data: BoardsData, summaries, what: str) -> None:
+    """Audit-log sensitive KPI figures drawn below partnership level (withheld or not)."""
+    labels = [s.kpi.label for s in summaries if data.is_sensitive(s.kpi)]
+    if data.below_partnership and labels:
+        protect.audit_sensitive_view(PAGE_PATH, f"{what}: {', '.join(labels)}", filters)
 
 
 def _sparkline(summary: pb.KpiSummary) -> list | None:
@@ -427,15 +590,14 @@ def _md(text: str) -> str:
 
 def render_card(summary: pb.KpiSummary, data: BoardsData, settings: BoardSettings) -> None:
     """One compact KPI card: label, value, sparkline, icons as badges (text + glyph), target."""
-    suppressed = _suppressed(summary, data)
     with st.container(border=True):
         st.markdown(f"**{_md(summary.kpi.label)}**", help=summary.kpi.description or None)
-        st.metric(summary.kpi.label, _shown_value(summary, data, compact=True),
-                  label_visibility="collapsed",
-                  chart_data=None if suppressed else _sparkline(summary))
-        if suppressed:
-            st.caption("Small numbers withheld below partnership level to protect victims.")
+        if summary.is_protected:
+            st.metric(summary.kpi.label, _shown_value(summary), label_visibility="collapsed")
+            st.caption(_md(_protected_line(summary)))
             return
+        st.metric(summary.kpi.label, _shown_value(summary, compact=True),
+                  label_visibility="collapsed", chart_data=_sparkline(summary))
         st.markdown(_badges_markdown(summary, settings.show_rag))
         month = f"{summary.latest_period:%b %Y}" if summary.latest_period is not None else "no data"
         if summary.kpi.data == "actions":
@@ -453,11 +615,12 @@ def _counts_line(row: pb.BoardRow) -> str:
     return " · ".join(parts)
 
 
-def render_overview(data: BoardsData, settings: BoardSettings) -> None:
+def render_overview(filters: Filters, data: BoardsData, settings: BoardSettings) -> None:
     """One row per board, exceptions first inside each."""
     exceptions = pb.exception_table(data.rows)
     st.markdown(f"**{len(exceptions)} exception{'s' if len(exceptions) != 1 else ''}** across "
                 f"{len(data.rows)} boards (special-cause concerning or off target).")
+    _audit_sensitive(filters, data, data.summaries, "Boards overview")
     for row in data.rows:
         if not row.summaries:
             continue
@@ -480,14 +643,11 @@ def render_overview(data: BoardsData, settings: BoardSettings) -> None:
 
 
 def _accessible_table(data: BoardsData) -> pd.DataFrame:
-    """The cards as rows, with withheld values blanked."""
+    """The cards as rows (a protected KPI: its period figure or "withheld", nothing else)."""
     rows = []
     for row in data.rows:
         table = pb.summary_table(row.summaries)
         table.insert(0, "board", row.label)
-        for i, summary in enumerate(row.summaries):
-            if _suppressed(summary, data):
-                table.loc[i, ["latest_value", "latest"]] = [None, _shown_value(summary, data)]
         rows.append(table)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -497,9 +657,11 @@ def render_kpi_detail(summary: pb.KpiSummary, data: BoardsData, settings: BoardS
     kpi = summary.kpi
     with st.container(border=True):
         st.subheader(kpi.label, anchor=False)
-        if _suppressed(summary, data):
-            st.info("Small numbers are withheld below partnership level to protect victims; "
-                    "choose the whole partnership to see this KPI's chart.", icon=":material/lock:")
+        if summary.is_protected:
+            st.metric(kpi.label, _shown_value(summary), label_visibility="collapsed")
+            st.caption(_md(summary.protected.period))
+            st.info(f"{pb.PROTECTED_NOTE} Choose the whole partnership to see this KPI's "
+                    "monthly chart.", icon=":material/lock:")
             return
         st.markdown(_badges_markdown(summary, settings.show_rag))
         if summary.is_exception:
@@ -515,7 +677,7 @@ def render_kpi_detail(summary: pb.KpiSummary, data: BoardsData, settings: BoardS
                            file_name=f"spc_{kpi.id}.csv")
 
 
-def _comparison_table(frame: pd.DataFrame, kpi: Kpi, data: BoardsData, below: bool) -> pd.DataFrame:
+def _comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     if "n" not in frame:
         return frame.rename(columns={"area_name": "Area", "rate": "Latest value"})[["Area", "Latest value"]]
     table = pd.DataFrame({
@@ -527,23 +689,60 @@ def _comparison_table(frame: pd.DataFrame, kpi: Kpi, data: BoardsData, below: bo
     if "change_label" in frame:
         table["Count a year earlier"] = frame["n_previous"].astype("Int64")
         table["Change on a year earlier"] = frame["change_label"]
-    if below and kpi.is_sensitive(data.sensitive_categories):
-        dependent = ["Per 1,000 residents", "95% CI low", "95% CI high", "Against the rest of the city"]
-        count_columns = ["Count"] + (["Count a year earlier"] if "change_label" in frame else [])
-        table = disclosure.suppress_small_counts(
-            table, count_columns,
-            dependent={"Count": dependent + (["Change on a year earlier"] if "change_label" in frame else []),
-                       "Count a year earlier": ["Change on a year earlier"]},
-        )
     return table
 
 
-def _comparison_plot_frame(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Drop suppressed areas from the plot (their table row says why)."""
-    if "Per 1,000 residents" not in table:
-        return frame
-    keep = table["Per 1,000 residents"].notna().to_numpy()
-    return frame[keep]
+def protect_comparison(frame: pd.DataFrame, kpi: Kpi, data: BoardsData, filters: Filters, *,
+                       level: str, lcsp_code: str | None) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """(table, rows to plot, whether any figure is withheld) for an LCSP or ward comparison.
+
+    Every row is below partnership level: for a sensitive KPI the one rule decides each cell
+    (the same cells as every other page), and anything derived from a withheld count (rate,
+    interval, verdict, change) is blanked; withheld areas are left out of the chart.
+    """
+    table = _comparison_table(frame)
+    if not data.is_sensitive(kpi) or frame.empty:
+        return table, frame, False
+    codes = frame["area_code"].tolist()
+
+    def lcsp_of(code: str) -> str | None:
+        return code if level == "lcsp" else lcsp_code
+
+    if kpi.data == "return":
+        # Returns are protected LCSP by LCSP on their own tree; a ward's share is never given.
+        rule = data.rule
+        cells = return_cells(filters, kpi, data.city_code)
+        if level == "lcsp":
+            now = [cells.is_withheld(code, rule) for code in codes]
+        else:
+            now = [rule.applies(level=level, lcsp=lcsp_code) for _ in codes]
+        table = disclosure.withhold(table, now, ["Latest value"])
+    else:
+        now = withheld_areas(kpi, filters.period, level=level, codes=codes, lcsp_of=lcsp_of)
+        change_cols = ["Change on a year earlier"] if "Change on a year earlier" in table else []
+        table = disclosure.withhold(
+            table, now, ["Count"],
+            ["Per 1,000 residents", "95% CI low", "95% CI high", "Against the rest of the city",
+             *change_cols])
+        if "Count a year earlier" in table:
+            before = withheld_areas(kpi, filters.previous, level=level, codes=codes,
+                                    lcsp_of=lcsp_of)
+            table = disclosure.withhold(table, before, ["Count a year earlier"], change_cols)
+            now = [a or b for a, b in zip(now, before)]
+    shown = ~pd.Series(now, index=frame.index, dtype=bool)
+    return _as_text(table), frame[shown.to_numpy()], not bool(shown.all())
+
+
+def _as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Figure columns holding the withheld label as plain text (a column of numbers and words
+    is neither numeric for the table widget nor for a spreadsheet)."""
+    out = table.copy()
+    for column in ("Count", "Count a year earlier", "Latest value"):
+        if column in out and out[column].map(lambda v: v == disclosure.WITHHELD).any():
+            out[column] = [v if isinstance(v, str) else ("" if pd.isna(v) else
+                           (str(int(v)) if float(v).is_integer() else f"{float(v):g}"))
+                           for v in out[column]]
+    return out
 
 
 def render_comparisons(filters: Filters, data: BoardsData, board_id: str) -> None:
@@ -560,7 +759,8 @@ def render_comparisons(filters: Filters, data: BoardsData, board_id: str) -> Non
                               format_func=lambda i: data.registry.kpi(i).label)
         kpi = data.registry.kpi(choice)
         frame = load_area_comparison(filters, data, kpi, "lcsp")
-        _render_comparison(frame, kpi, data, filters, "LCSP", key="boards_lcsp")
+        _render_comparison(frame, kpi, data, filters, "LCSP", key="boards_lcsp", level="lcsp",
+                           lcsp_code=None)
 
     ward_kpis = [k for k in data.registry.board_kpis(board_id)
                  if k.exists_for("ward") and k.data == "incidents"]
@@ -591,29 +791,36 @@ def render_comparisons(filters: Filters, data: BoardsData, board_id: str) -> Non
     kpi = data.registry.kpi(choice)
     frame = load_area_comparison(filters, data, kpi, "ward", lcsp_code=lcsp)
     _render_comparison(frame, kpi, data, filters, f"ward in {lcsps.get(lcsp, lcsp)} LCSP",
-                       key="boards_ward")
+                       key="boards_ward", level="ward", lcsp_code=lcsp)
 
 
 def _render_comparison(frame: pd.DataFrame, kpi: Kpi, data: BoardsData, filters: Filters,
-                       what: str, *, key: str) -> None:
+                       what: str, *, key: str, level: str, lcsp_code: str | None) -> None:
     if frame.empty:
         st.caption("No values for this period.")
         return
-    table = _comparison_table(frame, kpi, data, below=True)
+    if data.is_sensitive(kpi):
+        protect.audit_sensitive_view(PAGE_PATH, f"{kpi.label} by {what}", filters)
+    table, plotted, withheld = protect_comparison(frame, kpi, data, filters, level=level,
+                                                  lcsp_code=lcsp_code)
     incidents = kpi.data == "incidents"
     title = (f"{kpi.label}: {filters.period.label}, per 1,000 residents" if incidents
              else f"{kpi.label}: latest value by {what.split(' ')[0]}")
     fig = board_charts.comparison_figure(
-        _comparison_plot_frame(frame, table), title=title,
+        plotted, title=title,
         value_title="Per 1,000 residents" if incidents else board_charts.AXIS_TITLES[kpi.unit])
-    caption = None
+    captions = []
     if incidents:
-        caption = ("Bars are exact 95% Poisson intervals. Each area is tested against the rest "
-                   "of the city (exact conditional test, p < 0.05); ▲ higher, ▼ lower, ● no "
-                   "significant difference. The dashed line is the city average. The change on "
-                   "a year earlier allows for each area's own month-to-month variation "
-                   "(quasi-Poisson), so a small rise in a large count is not called significant.")
-    ui.chart_with_data(fig, table, key=key, file_name=f"{key}_{kpi.id}.csv", caption=caption)
+        captions.append(
+            "Bars are exact 95% Poisson intervals. Each area is tested against the rest of the "
+            "city (exact conditional test, p < 0.05); ▲ higher, ▼ lower, ● no significant "
+            "difference. The dashed line is the city average. The change on a year earlier "
+            "allows for each area's own month-to-month variation (quasi-Poisson), so a small "
+            "rise in a large count is not called significant.")
+    if withheld:
+        captions.append(disclosure.note(data.rule))
+    ui.chart_with_data(fig, table, key=key, file_name=f"{key}_{kpi.id}.csv",
+                       caption=" ".join(captions) or None)
 
 
 def render_actions(data: BoardsData, board_id: str) -> None:
@@ -648,26 +855,31 @@ def render_actions(data: BoardsData, board_id: str) -> None:
 
 
 def pack_content(filters: Filters, data: BoardsData, board_id: str | None) -> board_pack.PackContent:
-    """What the board pack shows: one board (or all), with the page's own summaries and flags."""
+    """What the board pack shows: one board (or all), from the very summaries the page draws
+    (so the same figures withheld, with the same label), and the actions for board members."""
     rows = tuple(r for r in data.rows if r.summaries and board_id in (None, r.board_id))
     actions = {}
-    for row in rows:
-        own = data.actions[data.actions["board"].map(data.registry.board_id_for) == row.board_id] \
-            if len(data.actions) else data.actions
-        actions[row.board_id] = pb.action_summary(own, as_at=data.as_at)
-    withheld = frozenset(s.kpi.id for row in rows for s in row.summaries if _suppressed(s, data))
+    if data.show_actions:
+        for row in rows:
+            own = data.actions[data.actions["board"].map(data.registry.board_id_for) == row.board_id] \
+                if len(data.actions) else data.actions
+            actions[row.board_id] = pb.action_summary(own, as_at=data.as_at)
+    protected = any(s.is_protected for row in rows for s in row.summaries)
     context = shell.current_context()
     return board_pack.PackContent(
         title="Priority boards pack" if board_id is None else f"{rows[0].label} board pack",
         partnership=context.partnership_name if context else "",
         period_label=filters.period.label, area_label=data.area_label, as_at=data.as_at,
         data_line=context.freshness() if context else f"Data to {ui.fmt_day(data.as_at)}",
-        rows=rows, actions=actions, withheld=withheld,
+        rows=rows, actions=actions, show_actions=data.show_actions,
+        disclosure_note=disclosure.note(data.rule) if protected else "",
     )
 
 
 def render_pack_downloads(filters: Filters, data: BoardsData, board_id: str | None) -> None:
-    """PDF and PowerPoint downloads of the board pack, built when clicked."""
+    """PDF and PowerPoint downloads of the board pack (board members), built when clicked."""
+    if not auth.can("board_pack"):
+        return
     if not any(r.summaries and board_id in (None, r.board_id) for r in data.rows):
         return
     content = pack_content(filters, data, board_id)
@@ -678,19 +890,21 @@ def render_pack_downloads(filters: Filters, data: BoardsData, board_id: str | No
                "actions; the same period and data give the same file. Building takes a few "
                "seconds per chart.")
     cols = st.columns(2)
-    cols[0].download_button(
-        "Download board pack (PDF)", data=lambda: board_pack.build_pack(content, "pdf"),
-        file_name=f"{stem}.pdf", mime="application/pdf", key="boards_pack_pdf",
-        icon=":material/picture_as_pdf:", width="stretch")
-    cols[1].download_button(
-        "Download board pack (PowerPoint)", data=lambda: board_pack.build_pack(content, "pptx"),
-        file_name=f"{stem}.pptx", key="boards_pack_pptx", icon=":material/slideshow:",
-        mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    kpis = len(content.summaries)
+    ui.export_button(
+        "Download board pack (PDF)", lambda: board_pack.build_pack(content, "pdf"),
+        f"{stem}.pdf", key="boards_pack_pdf", mime="application/pdf", rows=kpis,
+        capability="board_pack", icon=":material/picture_as_pdf:", container=cols[0],
         width="stretch")
+    ui.export_button(
+        "Download board pack (PowerPoint)", lambda: board_pack.build_pack(content, "pptx"),
+        f"{stem}.pptx", key="boards_pack_pptx", rows=kpis, capability="board_pack",
+        mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        icon=":material/slideshow:", container=cols[1], width="stretch")
 
 
 def render_detail(filters: Filters, data: BoardsData, settings: BoardSettings) -> None:
-    """Board detail: KPIs exceptions first, comparisons, actions."""
+    """Board detail: KPIs exceptions first, comparisons, actions (board members)."""
     row = next((r for r in data.rows if r.board_id == settings.board_id), None)
     if row is None:
         st.info("This board has no KPIs.")
@@ -699,10 +913,12 @@ def render_detail(filters: Filters, data: BoardsData, settings: BoardSettings) -
     st.caption(_counts_line(row))
     if not row.summaries:
         st.info(f"None of this board's KPIs is reported for {data.area_label}.")
+    _audit_sensitive(filters, data, row.summaries, f"Board detail, {row.label}")
     for summary in row.summaries:
         render_kpi_detail(summary, data, settings)
     render_comparisons(filters, data, row.board_id)
-    render_actions(data, row.board_id)
+    if data.show_actions:
+        render_actions(data, row.board_id)
     render_pack_downloads(filters, data, row.board_id)
 
 
@@ -738,8 +954,8 @@ def render_meeting(filters: Filters, data: BoardsData, settings: BoardSettings) 
                   disabled=index >= len(slides) - 1, on_click=_step_slide, args=(1, len(slides)),
                   width="stretch")
     summary = slides[index]
+    _audit_sensitive(filters, data, [summary], "Meeting mode")
     board = data.registry.board(summary.kpi.board).label
-    suppressed = _suppressed(summary, data)
     st.markdown(
         f"<div class='boards-slide-board'>{html.escape(board)}</div>"
         f"<div class='boards-slide-title'>{html.escape(summary.kpi.label)}</div>",
@@ -747,12 +963,15 @@ def render_meeting(filters: Filters, data: BoardsData, settings: BoardSettings) 
     )
     left, right = st.columns([1, 2])
     with left:
-        month = f"{summary.latest_period:%B %Y}" if summary.latest_period is not None else ""
+        if summary.is_protected:
+            month = summary.protected.period
+        else:
+            month = f"{summary.latest_period:%B %Y}" if summary.latest_period is not None else ""
         if summary.kpi.data == "actions":
             month = f"status as at {ui.fmt_day(data.as_at)}"
-        lines = [f"<div class='boards-slide-value'>{html.escape(_shown_value(summary, data))}</div>",
+        lines = [f"<div class='boards-slide-value'>{html.escape(_shown_value(summary))}</div>",
                  f"<div class='boards-slide-line'>{html.escape(month)}</div>"]
-        if not suppressed:
+        if not summary.is_protected:
             lines += [
                 f"<div class='boards-slide-line'><b>{html.escape(summary.variation.glyph)}</b> "
                 f"{html.escape(summary.variation.label)}</div>",
@@ -765,8 +984,10 @@ def render_meeting(filters: Filters, data: BoardsData, settings: BoardSettings) 
                              f"{html.escape(summary.exception_reason)}</div>")
         st.markdown("".join(lines), unsafe_allow_html=True)
     with right:
-        if suppressed:
-            st.info("Small numbers withheld below partnership level to protect victims.")
+        if summary.is_protected:
+            st.info(pb.PROTECTED_NOTE, icon=":material/lock:")
+            if summary.protected.withheld:
+                st.caption(disclosure.note(data.rule))
         else:
             ui.chart_with_data(
                 board_charts.spc_figure(summary, height=430, font_size=17, show_title=False),
@@ -786,6 +1007,8 @@ def render_boards_page() -> None:
     _write_url(settings)
     st.markdown(f"**{filters.period.label}** · **{data.area_label}** · latest month "
                 f"{ui.fmt_month(data.end)} · charts from {ui.fmt_month(data.window_start)}")
+    if not (auth.can("board_actions") and auth.can("board_pack")):
+        st.caption(MEMBERS_ONLY)
     if settings.view != "meeting":  # meeting mode stays uncluttered; the chair sees it here first
         render_data_warnings(sorted({k.measure.source for k in registry.kpis if k.measure}),
                              filters.period)
@@ -795,7 +1018,7 @@ def render_boards_page() -> None:
     if settings.view == "detail":
         render_detail(filters, data, settings)
     else:
-        render_overview(data, settings)
+        render_overview(filters, data, settings)
         render_pack_downloads(filters, data, None)
     notes = ["Icons follow NHS “Making Data Count”: ▲/▼ Improving or Concerning is special-cause "
              "variation (a real change, not noise); ~ Common cause is normal variation; P, F and "
@@ -804,6 +1027,8 @@ def render_boards_page() -> None:
     if data.not_reported:
         notes.append(f"{len(data.not_reported)} KPIs are not reported for "
                      f"{'LCSPs' if data.level == 'lcsp' else 'wards'} and are left out.")
+    if data.protected:
+        notes.append(f"{pb.PROTECTED_NOTE} {disclosure.note(data.rule)}")
     st.caption(" ".join(notes))
     for note in data.notes:
         st.warning(note, icon=":material/warning:")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis import board_pack
+from kpis import board_pack, disclosure
 from kpis import priority_boards as pb
 from kpis.registry import load_registry
 
@@ -27,7 +27,10 @@ def _tiny_png(figures: list, width: int, height: int) -> list[bytes]:
     return [out.getvalue()] * len(figures)
 
 
-def _content(withheld: frozenset[str] = frozenset()) -> board_pack.PackContent:
+def _content(protected: dict[str, pb.ProtectedFigure] | None = None) -> board_pack.PackContent:
+    """A two-board pack; ``protected`` KPIs (id -> figure) as the page gives them below
+    partnership level."""
+    protected = protected or {}
     rng = np.random.default_rng(3)
     months = pd.date_range("2023-04-01", periods=30, freq="MS")
     kpis = [k for b in BOARDS for k in REGISTRY.board_kpis(b)]
@@ -40,7 +43,8 @@ def _content(withheld: frozenset[str] = frozenset()) -> board_pack.PackContent:
                                     "value": values, "numerator": values, "denominator": np.nan,
                                     "target": 45.0, "baseline": np.nan}))
     series = pd.concat(frames, ignore_index=True)
-    summaries = [pb.summarise_kpi(k, series, area_code=CITY) for k in kpis]
+    summaries = [pb.protected_summary(k, CITY, protected[k.id]) if k.id in protected
+                 else pb.summarise_kpi(k, series, area_code=CITY) for k in kpis]
     rows = tuple(r for r in pb.board_overview(REGISTRY, summaries) if r.board_id in BOARDS)
     actions = pd.DataFrame({
         "code": ["VR1(a)", "VR1(b)"], "title": ["Knife arches at events", "Youth outreach"],
@@ -52,7 +56,7 @@ def _content(withheld: frozenset[str] = frozenset()) -> board_pack.PackContent:
         period_label="2025/26 to 30 Sep 2025", area_label="Whole partnership",
         as_at=dt.date(2025, 9, 30), data_line="Data to 30 Sep 2025",
         rows=rows, actions={"violence_reduction": pb.action_summary(actions, as_at=dt.date(2025, 9, 30))},
-        withheld=withheld,
+        disclosure_note=disclosure.note() if protected else "",
     )
 
 
@@ -96,13 +100,76 @@ def test_the_same_input_gives_the_same_bytes(fmt):
     assert first == second
 
 
-def test_withheld_kpis_have_no_chart_and_no_value():
-    kpi_id = REGISTRY.board_kpis("vawg")[0].id
-    content = _content(withheld=frozenset({kpi_id}))
-    assert kpi_id not in board_pack.chart_images(content, _tiny_png)
-    summary = next(s for s in content.summaries if s.kpi.id == kpi_id)
+def test_protected_kpis_have_no_chart_icons_or_monthly_value():
+    withheld, shown = (k.id for k in REGISTRY.board_kpis("vawg")[:2])
+    content = _content({withheld: pb.protected_figure(5, "count", "2025/26", True),
+                        shown: pb.protected_figure(1234, "count", "2025/26", False)})
+    assert content.withheld == {withheld, shown}
+    images = board_pack.chart_images(content, _tiny_png)
+    assert withheld not in images and shown not in images
+    summary = next(s for s in content.summaries if s.kpi.id == withheld)
     assert board_pack.kpi_lines(summary, content) == [
-        "Small numbers are withheld below partnership level to protect victims."]
+        "2025/26: withheld.", pb.PROTECTED_NOTE, disclosure.note()]
+    summary = next(s for s in content.summaries if s.kpi.id == shown)
+    assert board_pack.kpi_lines(summary, content) == ["2025/26: 1,234.", pb.PROTECTED_NOTE]
+    # never an exception (that would say something about the withheld series)
+    assert withheld not in set(pb.exception_table(content.rows)["kpi_id"])
+
+
+def test_a_protected_kpi_reads_back_as_the_page_shows_it():
+    pypdf = pytest.importorskip("pypdf")
+    from pptx import Presentation
+
+    kpi = REGISTRY.kpi("sexual_offences")
+    content = _content({kpi.id: pb.protected_figure(5, "count", "2025/26", True)})
+    reader = pypdf.PdfReader(io.BytesIO(board_pack.build_pack(content, "pdf", renderer=_tiny_png)))
+    pages = [page.extract_text() for page in reader.pages]
+    own = [(text, page) for text, page in zip(pages, reader.pages)
+           if f"\n{kpi.label}\n" in f"\n{text}\n" and "2025/26: withheld." in text]
+    assert len(own) == 1 and not own[0][1].images  # its page: the label, no chart
+    text = "\n".join(pages)
+    assert f"{kpi.label}: withheld (2025/26)" in text
+    assert "counts of sensitive crimes from 1 to 7" in text.replace("\n", " ")
+    prs = Presentation(io.BytesIO(board_pack.build_pack(content, "pptx", renderer=_tiny_png)))
+    slide = next(s for s in prs.slides if s.shapes.title is not None
+                 and s.shapes.title.text == kpi.label)
+    words = " ".join(sh.text_frame.text for sh in slide.shapes if sh.has_text_frame)
+    assert "2025/26: withheld." in words and "Variation" not in words
+    assert not [sh for sh in slide.shapes if sh.shape_type == 13]  # no picture
+
+
+def test_a_pack_without_actions_has_no_owners_or_statuses():
+    pypdf = pytest.importorskip("pypdf")
+    from dataclasses import replace
+
+    content = replace(_content(), show_actions=False)
+    reader = pypdf.PdfReader(io.BytesIO(board_pack.build_pack(content, "pdf", renderer=_tiny_png)))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "outputs and actions" not in text and "Knife arches at events" not in text
+    assert "WMP" not in text
+
+
+def test_sensitive_kpis_and_the_tree_of_a_partner_return():
+    sensitive = ("sexual_offences", "modern_slavery")
+    assert pb.is_sensitive(REGISTRY.kpi("sexual_offences"), sensitive)
+    assert pb.is_sensitive(REGISTRY.kpi("da_offences"), sensitive)
+    assert pb.is_sensitive(REGISTRY.kpi("hate_crime"), sensitive)  # a sensitive flag too
+    assert pb.is_sensitive(REGISTRY.kpi("nrm_referrals"), sensitive)  # victims, from a return
+    assert not pb.is_sensitive(REGISTRY.kpi("knife_enabled"), sensitive)
+    assert not pb.is_sensitive(REGISTRY.kpi("ocg_disruptions"), sensitive)
+
+    kpi = REGISTRY.kpi("nrm_referrals")
+    values = pd.DataFrame({"area_code": [CITY, "A", "B", "C"], "value": [40.0, 3.0, 20.0, 17.0],
+                           "numerator": [40.0, 3.0, 20.0, 17.0]})
+    tree = pb.return_area_tree(kpi, values, partnership_code=CITY, lcsp_codes=["A", "B", "C", "D"])
+    assert tree["n"].tolist() == [40, 3, 20, 17, 0]  # an LCSP with no return counts 0
+    assert tree["parent_code"].tolist()[1:] == [CITY] * 4 and pd.isna(tree["parent_code"].iloc[0])
+    withheld = set(tree.loc[disclosure.DisclosureRule().protect_tree(tree).to_numpy(), "area_code"])
+    assert withheld == {"A", "C"}  # the small one and the next smallest non-zero
+    # a percentage without its numerator: the counts are unknown, nothing below partnership
+    pct = REGISTRY.kpi("da_repeat_victims")
+    assert pb.return_area_tree(pct, values.assign(numerator=np.nan), partnership_code=CITY,
+                               lcsp_codes=["A", "B", "C"]) is None
 
 
 def test_unknown_format_is_refused():

@@ -20,23 +20,37 @@ from kpis import disclosure
 from kpis.disclosure import DisclosureRule
 
 
+# The sensitive flags are counted over police recorded crime, as every page shows them.
+FLAG_SOURCE = "recorded_crime"
+
+
 def category_key(source: str, category: str) -> str:
     """The key of a sensitive category in :func:`load_withheld`'s result, e.g.
     "category:recorded_crime/sexual_offences"."""
     return f"category:{source}/{category}"
 
 
+def load_sensitive_categories(engine: sa.Engine) -> tuple[tuple[str, str], ...]:
+    """(source, category) of every category flagged sensitive."""
+    cats = schema.categories
+    stmt = (sa.select(cats.c.source, cats.c.category).where(cats.c.is_sensitive.is_(True))
+            .order_by(cats.c.source, cats.c.category))
+    with engine.connect() as conn:
+        return tuple((r.source, r.category) for r in conn.execute(stmt))
+
+
 def load_sensitive_lsoa_counts(engine: sa.Engine, month_from: dt.date, month_to: dt.date
                                ) -> pd.DataFrame:
     """Counts by LSOA for months in [month_from, month_to]: columns lsoa_code, ward_code,
-    lcsp_code, the sensitive flag counts (n_domestic_abuse, n_vawg, n_hate) and one column per
-    sensitive category named by :func:`category_key`."""
+    lcsp_code, the sensitive flag counts (n_domestic_abuse, n_vawg, n_hate: recorded crime, as the
+    pages count them) and one column per sensitive category named by :func:`category_key`."""
     ml, cats = schema.agg_month_lsoa, schema.categories
     period = [ml.c.month_start >= month_from, ml.c.month_start <= month_to]
     flags = read_frame(engine, sa.select(
         ml.c.lsoa_code, ml.c.ward_code, ml.c.lcsp_code,
         *[sa.func.sum(ml.c[f]).label(f) for f in disclosure.SENSITIVE_FLAGS],
-    ).where(*period).group_by(ml.c.lsoa_code, ml.c.ward_code, ml.c.lcsp_code))
+    ).where(*period, ml.c.source == FLAG_SOURCE)
+      .group_by(ml.c.lsoa_code, ml.c.ward_code, ml.c.lcsp_code))
     sensitive = sa.exists().where(cats.c.source == ml.c.source, cats.c.category == ml.c.category,
                                   cats.c.is_sensitive.is_(True))
     by_category = read_frame(engine, sa.select(

@@ -18,7 +18,13 @@ areas can point at victims. The rule (:class:`DisclosureRule`, configurable thre
    a whole financial year or the latest year to date. Two overlapping month ranges could
    otherwise be subtracted to give a single month; so monthly series and custom month ranges of
    sensitive measures are shown at partnership level only.
-4. Every withheld figure shows the same label, :data:`WITHHELD`, whether it is small or withheld
+4. **No mixing**: below partnership level, a sensitive category is only ever shown on its own.
+   Figures that add categories up (all recorded crime, weapon-enabled offences, a total row)
+   leave the sensitive categories out there; otherwise "all crime" minus every other category,
+   each shown somewhere, would give the sensitive one. The sensitive flags (domestic abuse,
+   VAWG, hate crime) count recorded crime of every category and are not broken down by category
+   below partnership level.
+5. Every withheld figure shows the same label, :data:`WITHHELD`, whether it is small or withheld
    to protect another, and anything computed from it (a rate, a change) is withheld too.
 
 Full detail (no withholding) is given inside an LCSP manager's own LCSPs (``detail_lcsps``); the

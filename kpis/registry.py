@@ -52,7 +52,7 @@ FLAG_COLUMNS = {
 
 # Flags whose counts can point at victims in small areas (as kpis.disclosure treats them); a
 # category is sensitive when the categories table says so.
-SENSITIVE_FLAGS = ("is_domestic_abuse", "is_vawg")
+SENSITIVE_FLAGS = ("is_domestic_abuse", "is_vawg", "is_hate")
 
 # A value is numerator / denominator x scale: rates are per 1,000 residents, shares in per cent.
 UNIT_SCALE = {"count": 1.0, "rate_per_1000": 1000.0, "percentage": 100.0, "gbp": 1.0, "days": 1.0}

@@ -95,6 +95,14 @@ def compute_cards(data: OverviewData, filters: Filters) -> pd.DataFrame:
     """Headline rows (see :func:`kpis.headline.headline_table`) plus ``withheld`` (the count is
     withheld) and ``suppressed`` (the count or its comparison is withheld), by the one rule."""
     table = headline.headline_table(data.current, data.previous)
+    if filters.below_partnership:
+        # Rule 4: figures adding categories up leave the sensitive ones out below partnership.
+        code, level = _area_of(filters)
+        unmixed = headline.headline_table(
+            protect.unmixed(data.current, lcsp=filters.lcsp, level=level),
+            protect.unmixed(data.previous, lcsp=filters.lcsp, level=level))
+        plain = ~table["sensitive"].to_numpy()
+        table.loc[plain] = unmixed.loc[plain].to_numpy()
     withheld, withheld_before, suppressed = [], [], []  # the count, last year's, either
     for row in table.itertuples():
         key = measure_key(MEASURES[row.key])
@@ -129,9 +137,14 @@ def compute_area_table(
         # An LCSP's residents: the sum of its wards in the grouping in force (BRIEF).
         population = members.groupby("lcsp_code")["population"].sum(min_count=1).to_dict()
 
+    def lcsp_of(code: str) -> str | None:
+        return filters.lcsp if filters.lcsp else code
+
     def totals(frame: pd.DataFrame | None) -> pd.Series:
         if frame is None:
             return pd.Series(dtype="int64")
+        if not measure.sensitive:  # every row is below partnership level: rule 4
+            frame = protect.unmixed(frame, area_column="area_code", lcsp_of=lcsp_of)
         return headline.measure_by(frame, measure, "area_code")
 
     now, before = totals(data.areas_current), totals(data.areas_previous)
@@ -204,12 +217,19 @@ def area_table_for_display(table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return shown, {}
 
 
-def compute_trend(data: OverviewData, measure: HeadlineMeasure) -> pd.DataFrame:
-    """Monthly counts of ``measure``: columns Month, This period, Same month last year."""
-    now = headline.measure_by(data.current, measure, "month_start")
+def compute_trend(data: OverviewData, measure: HeadlineMeasure,
+                  filters: Filters | None = None) -> pd.DataFrame:
+    """Monthly counts of ``measure``: columns Month, This period, Same month last year (below
+    partnership level without the sensitive categories, rule 4)."""
+    current, previous = data.current, data.previous
+    if filters is not None and filters.below_partnership and not measure.sensitive:
+        level = "ward" if filters.ward else "lcsp"
+        current = protect.unmixed(current, lcsp=filters.lcsp, level=level)
+        previous = protect.unmixed(previous, lcsp=filters.lcsp, level=level)
+    now = headline.measure_by(current, measure, "month_start")
     frame = pd.DataFrame({"Month": now.index, "This period": now.to_numpy()})
-    if data.previous is not None:
-        before = headline.measure_by(data.previous, measure, "month_start")
+    if previous is not None:
+        before = headline.measure_by(previous, measure, "month_start")
         before.index = before.index + pd.DateOffset(years=1)
         frame["Same month last year"] = frame["Month"].map(before).astype("Int64")
     return frame
@@ -271,7 +291,11 @@ def render_card(row, measure: HeadlineMeasure, data: OverviewData, filters: Filt
         return
     spark = None
     if not (row.sensitive and filters.below_partnership):
-        series = headline.measure_by(data.current, measure, "month_start").tolist()
+        frame = data.current
+        if filters.below_partnership:  # rule 4, as the card's own count
+            frame = protect.unmixed(frame, lcsp=filters.lcsp,
+                                    level="ward" if filters.ward else "lcsp")
+        series = headline.measure_by(frame, measure, "month_start").tolist()
         spark = series if len(series) >= MIN_SPARKLINE_MONTHS else None
     if row.previous is None or pd.isna(row.previous):
         st.metric(row.label, ui.fmt_int(row.current), help=measure.help, chart_data=spark)
@@ -325,6 +349,8 @@ def render_overview_page() -> None:
              "be chance (p < 0.05); ▲ is a rise, ▼ a fall."]
     if filters.below_partnership:
         notes.append(disclosure.note(protect.rule()))
+        if not protect.rule().full_detail(filters.lcsp):
+            notes.append(protect.unmixed_note())
         protect.audit_sensitive_view("overview", "headline figures incl. domestic abuse, VAWG, "
                                      "sexual offences", filters)
     st.caption(" ".join(notes))
@@ -334,7 +360,7 @@ def render_overview_page() -> None:
     st.subheader("Monthly trend")
     for column, key in zip(st.columns(2), TREND_MEASURES):
         measure = MEASURES[key]
-        trend = compute_trend(data, measure)
+        trend = compute_trend(data, measure, filters)
         with column:
             st.markdown(f"**{measure.label}** by month")
             table = trend.assign(Month=trend["Month"].dt.strftime("%b %Y"))
@@ -353,7 +379,8 @@ def render_overview_page() -> None:
     population_note = ("LCSP residents are the sum of their wards' residents in the "
                        f"{filters.membership_fy}/{(filters.membership_fy + 1) % 100:02d} "
                        "grouping." if not filters.lcsp else "")
-    withheld_note = (" " + disclosure.note(protect.rule())) if MEASURES[choice].sensitive else ""
+    withheld_note = (" " + (disclosure.note(protect.rule()) if MEASURES[choice].sensitive
+                            else protect.unmixed_note()))
     st.caption(f"Counts for {filters.period.label}. {SIGNIFICANT}: ▲ or ▼ when an exact test "
                f"says the change on last year is unlikely to be chance. {population_note}"
                f"{withheld_note}")

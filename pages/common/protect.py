@@ -92,6 +92,41 @@ def withheld_codes(measure_key: str, period: Period, *, level: str, codes, lcsp_
             for c in codes]
 
 
+def sensitive_categories() -> frozenset[tuple[str, str]]:
+    """(source, category) pairs flagged sensitive."""
+    return frozenset(connection.cached(dq.load_sensitive_categories))
+
+
+def unmixed(frame, *, lcsp: str | None = None, level: str = "lcsp",
+            area_column: str | None = None, lcsp_of=None):
+    """``frame`` (rows with source and category columns) without the sensitive categories'
+    rows, for figures that add categories up below partnership level (rule 4 of
+    :mod:`kpis.disclosure`). Rows of the viewer's own LCSPs are kept: there they see everything.
+
+    For a frame of one area, give its ``lcsp`` (and ``level``); for a frame with an area
+    column, give ``area_column`` and ``lcsp_of`` (area code -> LCSP code).
+    """
+    if level == "partnership" or frame is None or frame.empty:
+        return frame
+    current = rule()
+    pairs = sensitive_categories()
+    sensitive = [(s, c) in pairs for s, c in zip(frame["source"], frame["category"])]
+    if area_column is None:
+        if current.full_detail(lcsp):
+            return frame
+        keep = [not s for s in sensitive]
+    else:
+        own = [current.full_detail(lcsp_of(code)) for code in frame[area_column]]
+        keep = [o or not s for o, s in zip(own, sensitive)]
+    return frame.loc[keep]
+
+
+def unmixed_note() -> str:
+    """The sentence that says totals below partnership level leave sensitive categories out."""
+    return ("Below partnership level, totals leave out the sensitive categories (shown on their "
+            "own, withheld where small), so that they cannot be worked out by subtraction.")
+
+
 def audit_sensitive_view(page: str, what: str, filters: shell.Filters) -> None:
     """Audit-log a view of sensitive figures below partnership level."""
     auth.audit_view(page, f"{what}; {filters.area_label}; {filters.period.label}")

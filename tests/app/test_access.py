@@ -328,3 +328,27 @@ def test_grant_cli_checks_lcsp_codes_and_roles(real_db, capsys):
     assert store.main(["--database-url", real_db, "grant", "a@b.gov.uk", "viewer"]) == 0
     assert store.main(["--database-url", real_db, "list"]) == 0
     assert "a@b.gov.uk" in capsys.readouterr().out
+
+
+def test_all_crime_minus_every_other_category_does_not_give_a_sensitive_one(real_db, sample_engine):
+    """Rule 4: below partnership level, totals leave sensitive categories out, so subtracting
+    every non-sensitive category (each shown on the hotspot map or in the explorer) from "Total
+    recorded crime" gives nothing."""
+    lcsp, _ = _lcsp_with_withheld_ward(real_db, "category:recorded_crime/sexual_offences")
+    at = sign_in(app(fy=FY, lcsp=lcsp), "viewer@example.gov.uk", "viewer").run()
+    assert_clean(at)
+    total = int([m.value for m in at.metric if m.label == "Total recorded crime"][0]
+                .replace(",", ""))
+    inc, cats = schema.incidents, schema.categories
+    with sample_engine.connect() as conn:
+        plain = conn.execute(
+            sa.select(sa.func.count()).select_from(inc.join(
+                cats, (cats.c.source == inc.c.source) & (cats.c.category == inc.c.category)))
+            .where(inc.c.source == "recorded_crime", inc.c.lcsp_code == lcsp,
+                   inc.c.incident_date.between(dt.date(2025, 4, 1), dt.date(2026, 3, 31)),
+                   cats.c.is_sensitive.is_(False))).scalar_one()
+    assert total == plain
+    # The same holds for the area table of a plain measure and for the LCSP manager's view of
+    # another LCSP; their own LCSP is shown whole.
+    at.selectbox(key="overview_measure").set_value("total_recorded_crime").run()
+    assert any("leave out the sensitive categories" in c.value for c in at.caption)

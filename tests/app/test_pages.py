@@ -85,8 +85,16 @@ def test_an_lcsp_in_the_link_changes_the_overview(sample_engine):
     assert_clean(at)
     north = as_int(metric(at, "Total recorded crime"))
     assert north < whole
+    # Below partnership level totals leave the sensitive categories out (shown on their own).
+    sensitive = sql_count(sample_engine, dt.date(2025, 4, 1), dt.date(2026, 3, 31),
+                          lcsp_code="LCSP-N", category="sexual_offences") + sql_count(
+        sample_engine, dt.date(2025, 4, 1), dt.date(2026, 3, 31), lcsp_code="LCSP-N",
+        category="modern_slavery")
     assert north == sql_count(sample_engine, dt.date(2025, 4, 1), dt.date(2026, 3, 31),
-                              lcsp_code="LCSP-N")
+                              lcsp_code="LCSP-N") - sensitive
+    assert as_int(metric(at, "Sexual offences")) == sql_count(
+        sample_engine, dt.date(2025, 4, 1), dt.date(2026, 3, 31), lcsp_code="LCSP-N",
+        category="sexual_offences")
     assert at.selectbox(key="shell_lcsp").value == "LCSP-N"
 
 

@@ -761,10 +761,10 @@ def render_calendar(view: CalendarView, data: CalendarData, settings: CalendarSe
     ui.chart_with_data(fig, safe_frame_for_export(table), key="asb_calendar_calendar",
                        file_name=f"asb_calendar_{settings.source}_{settings.grain}.csv")
     if image_export_available():
-        st.download_button(
-            "Download chart (PNG)", data=lambda: figure_png(fig),
-            file_name=f"asb_calendar_{settings.source}_{settings.grain}.png", mime="image/png",
-            key="asb_calendar_png", icon=":material/image:", on_click="ignore",
+        ui.export_button(
+            "Download chart (PNG)", lambda: figure_png(fig),
+            f"asb_calendar_{settings.source}_{settings.grain}.png", mime="image/png",
+            key="asb_calendar_png", icon=":material/image:",
         )
     return fig
 
@@ -921,12 +921,12 @@ def render_printable(view: CalendarView, data: CalendarData, settings: CalendarS
     st.caption(f"Printed from the community safety dashboard on {ui.fmt_day(dt.date.today())}. "
                f"{RISE} = predicted rise. Use the browser's Print (Ctrl+P), A4 landscape.")
     with st.container(key="asb_calendar_screen_only"):
-        st.download_button(
+        ui.export_button(
             "Download this page (HTML, prints on one page)",
-            data=lambda: one_page_html(title, [*lines, f"How far to trust it: {accuracy}"],
-                                       fig, rises),
-            file_name="asb_calendar_one_page.html", mime="text/html",
-            key="asb_calendar_html", icon=":material/print:", on_click="ignore",
+            lambda: one_page_html(title, [*lines, f"How far to trust it: {accuracy}"], fig,
+                                  rises),
+            "asb_calendar_one_page.html", mime="text/html", key="asb_calendar_html",
+            icon=":material/print:",
         )
         ui.download_button(safe_frame_for_export(calendar_download(view, settings.grain)),
                            "asb_calendar.csv", key="asb_calendar_print_csv",

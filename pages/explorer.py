@@ -1,5 +1,5 @@
 """Data explorer: any measure by any two dimensions as a pivot table with a chart beside it,
-downloadable as CSV or XLSX, for analysts.
+downloadable as CSV or XLSX, for analysts (roles with the "explore" capability).
 
 - Measures: incidents, or the incidents flagged as domestic abuse, VAWG, weapon-enabled,
   alcohol-related, hate or repeat; as a count or a rate per 1,000 residents.
@@ -9,17 +9,27 @@ downloadable as CSV or XLSX, for analysts.
 
 Everything is aggregated in SQL on the ``agg_*`` tables (:mod:`data_access.explorer_queries`),
 through whitelisted names: nothing typed or linked reaches SQL as text. A pivot is capped (at
-most 500 rows and 60 columns, said on the page). Small counts (1-7) of sensitive measures and
-categories are withheld below partnership level (:mod:`kpis.disclosure`), and so are the totals
-that would give them away. Downloads go through :mod:`kpis.exports` (formula-safe). Page shape
-(STYLE): settings -> data -> compute -> render; settings are mirrored in ``st.query_params``
-under the whitelisted :data:`QUERY_KEYS`.
+most 500 rows and 60 columns, said on the page).
+
+Sensitive figures (the domestic abuse, VAWG and hate flags, and sensitive categories) below
+partnership level follow the one disclosure rule (:mod:`kpis.disclosure`, through
+:mod:`pages.common.protect`), so the explorer withholds exactly the cells every other page
+withholds: a cell that is one of the rule's area figures (or a sum of them) for the sidebar's
+period is withheld when the rule withholds it; a cell that is only part of one (a month or
+quarter, a category, source or ASB type of a flag, a flag within categories) is not a figure the
+rule vets and is withheld; so is every sensitive figure below partnership level for a period that
+is not a whole financial year or the latest year to date; and a total is withheld whenever a cell
+it adds up is. An LCSP manager sees their own LCSPs in full. Downloads carry the same cells as
+the screen, are formula-safe (:mod:`kpis.exports`) and audited (:func:`ui.export_button`).
+Page shape (STYLE): settings -> data -> compute -> render; settings are mirrored in
+``st.query_params`` under the whitelisted :data:`QUERY_KEYS`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -30,7 +40,8 @@ import streamlit as st
 from data_access import explorer_queries as eq
 from data_access.connection import cached
 from kpis import disclosure, exports
-from pages.common import shell, ui
+from kpis.disclosure import DisclosureRule
+from pages.common import auth, protect, shell, ui
 from pages.common.data_warnings import render_data_warnings, source_label
 from pages.common.shell import Filters
 
@@ -45,8 +56,9 @@ MEASURE_LABELS = {
 }
 MEASURE_HELP = ("Incidents, or those flagged as domestic abuse, violence against women and "
                 "girls, weapon-enabled, alcohol-related, hate-related or a repeat victim/caller.")
-# As on the Overview: domestic abuse and VAWG counts can point at victims in a small area.
-SENSITIVE_MEASURES = frozenset({"domestic_abuse", "vawg"})
+# Measures whose counts are sensitive in themselves (the rule's flag keys): domestic abuse,
+# VAWG and hate crime can point at victims in a small area.
+SENSITIVE_FLAGS = {m: c for m, c in eq.MEASURES.items() if c in disclosure.SENSITIVE_FLAGS}
 SHOW_LABELS = {"count": "Count", "rate": "Per 1,000 residents"}
 DIMENSION_LABELS = {"period": "Period", "area": "Area", "category": "Category",
                     "asb_type": "ASB type", "source": "Source"}
@@ -263,6 +275,10 @@ class ExplorerData:
     areas: pd.DataFrame | None  # code, name, population of the area level (None: not needed)
     area_population: float | None  # residents of the sidebar's area (or the partnership)
     partnership_name: str
+    # Areas of the level with incidents in the period (within the sidebar's area) and their
+    # LCSP: code, lcsp_code (None: not needed, or the level is the whole partnership).
+    area_lcsps: pd.DataFrame | None = None
+    sources: tuple[str, ...] = ()  # every source with data
 
 
 def _population(frame: pd.DataFrame, code: str | None = None) -> float | None:
@@ -282,9 +298,12 @@ def load_explorer_data(settings: ExplorerSettings, filters: Filters) -> Explorer
         max_rows=MAX_ROWS, max_columns=MAX_COLUMNS,
     )
     fy = filters.membership_fy
-    areas = None
+    areas = area_lcsps = None
     if "area" in settings.dimensions and settings.level != "partnership":
         areas = cached(eq.load_area_populations, level=settings.level, fy_start=fy)
+        area_lcsps = cached(eq.load_area_lcsps, level=settings.level,
+                            month_from=filters.month_from, month_to=filters.month_to,
+                            lcsp=filters.lcsp, ward=filters.ward)
     partnership = cached(eq.load_area_populations, level="partnership", fy_start=fy)
     name = str(partnership["name"].iloc[0]) if len(partnership) else "Whole partnership"
     population = None
@@ -300,7 +319,8 @@ def load_explorer_data(settings: ExplorerSettings, filters: Filters) -> Explorer
             if population is None:  # no partnership row with residents: add up the wards
                 population = _population(cached(eq.load_area_populations, level="ward",
                                                 fy_start=fy))
-    return ExplorerData(pivot, areas, population, name)
+    sources = tuple(cached(eq.load_sources)["source"])
+    return ExplorerData(pivot, areas, population, name, area_lcsps, sources)
 
 
 # --- compute ------------------------------------------------------------------------------
@@ -309,13 +329,14 @@ def load_explorer_data(settings: ExplorerSettings, filters: Filters) -> Explorer
 class PivotView:
     """The pivot ready to draw and download."""
 
-    table: pd.DataFrame  # for downloads: numbers, "1-7" where withheld small, None withheld
+    table: pd.DataFrame  # screen and downloads: numbers, WITHHELD where withheld, None no rate
     chart: pd.DataFrame  # rows x columns of plottable numbers (NaN where withheld), no totals
     row_keys: list  # keys of chart's rows, in order
     column_keys: list  # keys of chart's columns, in order
     row_title: str
-    suppressed: int  # cells shown as "1-7"
-    withheld_totals: int
+    withheld: int  # cells withheld by the disclosure rule
+    withheld_totals: int  # totals withheld because a cell they add up is
+    sensitive_below: bool  # sensitive figures below partnership level are in the view
     notes: tuple[str, ...]
     empty: bool
 
@@ -389,70 +410,246 @@ def dimension_title(name: str, settings: ExplorerSettings) -> str:
     return DIMENSION_LABELS[name]
 
 
-def _sensitive_keys(name: str | None, keys: list, settings: ExplorerSettings,
-                    categories: pd.DataFrame) -> np.ndarray:
-    """Per key of a dimension: are its counts sensitive on their own?"""
-    if settings.measure in SENSITIVE_MEASURES:
-        return np.ones(len(keys), bool)
-    sensitive = set(categories.loc[categories["is_sensitive"], "category"])
+# --- the disclosure rule on the pivot -----------------------------------------------------
+
+_LEVEL_RANK = {"partnership": 0, "lcsp": 1, "ward": 2, "lsoa": 3}
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The one disclosure rule as it applies to this viewer and the sidebar's period:
+    :func:`pages.common.protect.rule` and :func:`pages.common.protect.withheld_map`, read once
+    for the whole pivot. The default withholds every sensitive figure below partnership level."""
+
+    rule: DisclosureRule = field(default_factory=DisclosureRule)
+    cells: Mapping[str, frozenset[str]] | None = None  # None: not a standard period
+    lcsp_of: Mapping[str, str | None] = field(default_factory=dict)  # ward/LSOA -> its LCSP
+
+    def is_withheld(self, key: str, *, area_code: str, level: str, lcsp: str | None) -> bool:
+        """:func:`pages.common.protect.is_withheld` for the sidebar's period."""
+        if not self.rule.applies(level=level, lcsp=lcsp):
+            return False
+        if self.cells is None:
+            return True
+        return area_code in self.cells.get(key, frozenset())
+
+
+def load_protection(data: ExplorerData, filters: Filters) -> Protection:
+    """The rule for the current viewer and the sidebar's period."""
+    lcsp_of = {}
+    if data.area_lcsps is not None:
+        lcsp_of = dict(zip(data.area_lcsps["code"], data.area_lcsps["lcsp_code"]))
+    return Protection(protect.rule(), protect.withheld_map(filters.period), lcsp_of)
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """What one key of a dimension narrows its cells to."""
+
+    area: tuple[str, str] | None = None  # (code, level) of an area key ("": not located)
+    covers: bool = True  # False: a period key that is only part of the sidebar's period
+    sources: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    split: bool = False  # an ASB type key: part of a category
+
+
+_WHOLE = _Slice()
+
+
+def _period_end(start: pd.Timestamp, grain: str) -> dt.date:
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    return (pd.Timestamp(start) + pd.DateOffset(months=months) - pd.Timedelta(days=1)).date()
+
+
+def _slices(name: str | None, keys: list, settings: ExplorerSettings,
+            filters: Filters) -> list[_Slice]:
+    """The :class:`_Slice` of each key of one dimension (a single whole one for no dimension)."""
+    if name is None:
+        return [_WHOLE] * len(keys)
+    if name == "period":
+        start, end = filters.period.start, filters.period.end
+        return [_Slice(covers=pd.Timestamp(k).date() <= start
+                        and _period_end(k, settings.grain) >= end) for k in keys]
+    if name == "area":
+        if settings.level == "partnership":
+            return [_WHOLE] * len(keys)
+        return [_Slice(area=(k, settings.level)) for k in keys]
     if name == "category":
-        return np.array([k in sensitive for k in keys], bool)
-    # Every chosen category sensitive: every count is.
-    chosen = bool(settings.categories) and set(settings.categories) <= sensitive
-    return np.full(len(keys), chosen, bool)
+        return [_Slice(categories=frozenset({k})) for k in keys]
+    if name == "source":
+        return [_Slice(sources=frozenset({k})) for k in keys]
+    return [_Slice(split=True) for _ in keys]  # ASB type
+
+
+class _CellRule:
+    """Decides, cell by cell, whether a figure is sensitive below partnership level and whether
+    the disclosure rule withholds it (see the module docstring)."""
+
+    def __init__(self, settings: ExplorerSettings, filters: Filters, categories: pd.DataFrame,
+                 protection: Protection):
+        self.settings, self.protection, self.categories = settings, protection, categories
+        self.sidebar: tuple[str, str, str | None] | None = None  # (code, level, lcsp)
+        if filters.ward:
+            self.sidebar = (filters.ward, "ward", filters.lcsp)
+        elif filters.lcsp:
+            self.sidebar = (filters.lcsp, "lcsp", filters.lcsp)
+        self.sources = frozenset(settings.sources) or None
+        self.chosen = frozenset(settings.categories) or None
+        self._memo: dict = {}
+        self.split_withheld = False  # a cell withheld as part of a figure, not by the tree
+        ruled = {k for k, codes in (protection.cells or {}).items() if codes}
+        self.ruled = pd.Series([protect.category_key(s, c) in ruled for s, c in zip(
+            categories["source"], categories["category"])], index=categories.index, dtype=bool)
+
+    def composition(self, sources, chosen, split) -> tuple[tuple[str, ...], bool]:
+        """The rule's measure keys a cell adds up, and whether it is exactly their sum (True)
+        or only part of it."""
+        memo_key = (sources, chosen, split)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
+        flag = SENSITIVE_FLAGS.get(self.settings.measure)
+        if flag is not None:
+            out = ((flag,), sources is None and chosen is None and not split)
+        elif chosen is None:
+            # Every category of the chosen sources: a whole source's total, as on the Overview.
+            out = ((), True)
+        else:
+            # Sensitive categories, and any other the rule withholds somewhere (to protect
+            # them): the explorer follows the rule's cells, whatever their reason.
+            rows = self.categories[self.categories["category"].isin(chosen)
+                                   & (self.categories["is_sensitive"] | self.ruled)]
+            if sources is not None:
+                rows = rows[rows["source"].isin(sources)]
+            keys = tuple(sorted({protect.category_key(s, c)
+                                 for s, c in zip(rows["source"], rows["category"])}))
+            out = (keys, self.settings.measure == "incidents" and not split)
+        self._memo[memo_key] = out
+        return out
+
+    def cell(self, row: _Slice, column: _Slice) -> tuple[bool, bool]:
+        """(sensitive below partnership level, withheld) for one cell."""
+        sources = row.sources or column.sources or self.sources
+        chosen = row.categories or column.categories or self.chosen
+        keys, exact = self.composition(sources, chosen, row.split or column.split)
+        if not keys:
+            return False, False
+        area = self.sidebar
+        for part in (row, column):
+            if part.area is None:
+                continue
+            code, level = part.area
+            if code == "" and area is not None:
+                exact = False  # not located, within the sidebar's area: no figure of the rule
+            elif area is None or _LEVEL_RANK[level] > _LEVEL_RANK[area[1]]:
+                # The rule's tree has "not located" as an area of its own at every level.
+                lcsp = code if level == "lcsp" else self.protection.lcsp_of.get(code)
+                area = (code, level, lcsp)
+        if area is None:
+            return False, False  # the whole partnership is always shown
+        code, level, lcsp = area
+        protection = self.protection
+        if not protection.rule.applies(level=level, lcsp=lcsp):
+            return True, False  # an LCSP manager's own LCSP
+        if protection.cells is None:
+            return True, True  # not a standard period: nothing sensitive below partnership
+        if not (exact and row.covers and column.covers):
+            self.split_withheld = True
+            return True, True
+        return True, any(protection.is_withheld(k, area_code=code, level=level, lcsp=lcsp)
+                         for k in keys)
+
+    def might_be_sensitive(self, names: tuple[str, ...], filters: Filters) -> bool:
+        """True when some cell of this view can hold a sensitive figure below partnership
+        level (then every key of each dimension is listed, zero or not: a missing row would
+        tell that its figure is zero)."""
+        below = filters.below_partnership or (
+            "area" in names and self.settings.level != "partnership")
+        if not below:
+            return False
+        if self.settings.measure in SENSITIVE_FLAGS:
+            return True
+        if "category" not in names and self.chosen is None:
+            return False
+        chosen = self.categories
+        if self.chosen is not None:
+            chosen = chosen[chosen["category"].isin(self.chosen)]
+        if self.sources is not None:
+            chosen = chosen[chosen["source"].isin(self.sources)]
+        return bool((chosen["is_sensitive"] | self.ruled[chosen.index]).any())
+
+
+def _all_keys(name: str, found: list, capped: bool, cap: int, settings: ExplorerSettings,
+              filters: Filters, data: ExplorerData, categories: pd.DataFrame) -> list:
+    """Every key a dimension can have in this view (those with no incidents too), so that a
+    key's absence cannot tell that a sensitive figure is zero."""
+    if capped:
+        return found
+    extra: list = []
+    if name == "period":
+        starts = sorted({eq.period_start(m, settings.grain)
+                         for m in eq.month_starts(filters.month_from, filters.month_to)})
+        extra = [pd.Timestamp(s) for s in starts[-cap:]]
+    elif name == "area" and settings.level != "partnership" and data.area_lcsps is not None:
+        extra = list(data.area_lcsps["code"])
+    elif name == "category":
+        offered = categories
+        if settings.sources:
+            offered = offered[offered["source"].isin(settings.sources)]
+        extra = [c for c in dict.fromkeys(offered["category"])
+                 if not settings.categories or c in settings.categories]
+    elif name == "source":
+        extra = list(settings.sources or data.sources)
+    # Even past the cap (it only keeps a table readable): an LCSP has no more than a few
+    # hundred LSOAs, and a capped dimension is not completed at all.
+    return list(dict.fromkeys([*found, *extra]))
 
 
 def compute_pivot(data: ExplorerData, settings: ExplorerSettings, filters: Filters,
-                  categories: pd.DataFrame) -> PivotView:
-    """Pivot the long counts, add totals, turn them into rates if asked, and withhold small
-    sensitive counts below partnership level with every total that would reveal them."""
+                  categories: pd.DataFrame, protection: Protection | None = None) -> PivotView:
+    """Pivot the long counts, add totals, turn them into rates if asked, and withhold what the
+    disclosure rule withholds, with every total that adds up a withheld cell."""
+    protection = protection or Protection()
     long = data.pivot.frame
     row_title = dimension_title(settings.rows, settings)
     if long.empty:
         return PivotView(pd.DataFrame({row_title: []}), pd.DataFrame(), [], [], row_title, 0, 0,
-                         (), True)
+                         False, (), True)
     if settings.columns:
         wide = long.pivot_table(index="row", columns="column", values="value", aggfunc="sum",
                                 fill_value=0)
     else:
         wide = long.groupby("row")["value"].sum().to_frame(settings.measure_label)
-    row_keys, row_labels = key_labels(settings.rows, list(wide.index), settings, filters, data,
+    rule = _CellRule(settings, filters, categories, protection)
+    found_rows, found_columns = list(wide.index), list(wide.columns)
+    if rule.might_be_sensitive(settings.dimensions, filters):
+        found_rows = _all_keys(settings.rows, found_rows, data.pivot.rows_capped,
+                               data.pivot.max_rows, settings, filters, data, categories)
+        if settings.columns:
+            found_columns = _all_keys(settings.columns, found_columns, data.pivot.columns_capped,
+                                      data.pivot.max_columns, settings, filters, data,
+                                      categories)
+    row_keys, row_labels = key_labels(settings.rows, found_rows, settings, filters, data,
                                       categories)
     if settings.columns:
-        column_keys, column_labels = key_labels(settings.columns, list(wide.columns), settings,
+        column_keys, column_labels = key_labels(settings.columns, found_columns, settings,
                                                 filters, data, categories)
     else:
         column_keys, column_labels = [settings.measure_label], [settings.measure_label]
     counts = wide.reindex(index=row_keys, columns=column_keys, fill_value=0).to_numpy(np.int64)
 
-    # Below partnership level when the sidebar narrows the area or the cells are areas.
-    area_cells = settings.level != "partnership"
-    rows_below = filters.below_partnership or (settings.rows == "area" and area_cells)
-    columns_below = filters.below_partnership or (settings.columns == "area" and area_cells)
-    sensitive_rows = _sensitive_keys(settings.rows, row_keys, settings, categories)
-    sensitive = sensitive_rows[:, None]
-    if settings.columns:
-        sensitive_columns = _sensitive_keys(settings.columns, column_keys, settings, categories)
-        sensitive = sensitive | sensitive_columns[None, :]
-    small = (counts >= 1) & (counts <= disclosure.SUPPRESSION_THRESHOLD)
-    cells_below = rows_below or columns_below
-    hidden = sensitive & small & cells_below
+    row_slices = _slices(settings.rows, row_keys, settings, filters)
+    column_slices = _slices(settings.columns, column_keys, settings, filters)
+    shape = (len(row_keys), len(column_keys))
+    sensitive, hidden = np.zeros(shape, bool), np.zeros(shape, bool)
+    for i, row in enumerate(row_slices):
+        for j, column in enumerate(column_slices):
+            sensitive[i, j], hidden[i, j] = rule.cell(row, column)
+    # A total adding up a withheld cell is withheld too (it, less the cells shown, is the cell).
+    hide_row_total, hide_column_total = hidden.any(axis=1), hidden.any(axis=0)
+    hide_grand = bool(hidden.any())
 
     row_totals, column_totals = counts.sum(axis=1), counts.sum(axis=0)
     grand = int(counts.sum())
-
-    def small_total(total, all_sensitive, below):
-        return below and all_sensitive and 1 <= total <= disclosure.SUPPRESSION_THRESHOLD
-
-    hide_row_total = np.array([
-        hidden[i].any() or small_total(row_totals[i], sensitive[i].all(), rows_below)
-        for i in range(len(row_keys))])
-    hide_column_total = np.array([
-        hidden[:, j].any() or small_total(column_totals[j], sensitive[:, j].all(), columns_below)
-        for j in range(len(column_keys))])
-    hide_grand = bool(hidden.any() or hide_row_total.any() or hide_column_total.any()
-                      or small_total(grand, sensitive.all(), filters.below_partnership))
-
     values = counts.astype(float)
     row_total_values, column_total_values = row_totals.astype(float), column_totals.astype(float)
     grand_value = float(grand)
@@ -463,56 +660,53 @@ def compute_pivot(data: ExplorerData, settings: ExplorerSettings, filters: Filte
             settings, data)
         notes += rate_notes
 
-    def cell(value, count, withheld_small, withheld):
-        if withheld_small:
-            return disclosure.suppressed_label() if settings.show == "count" else None
-        if withheld or value is None or pd.isna(value):
+    def cell(value, count, withheld):
+        if withheld:
+            return disclosure.WITHHELD
+        if value is None or pd.isna(value):
             return None
         return int(count) if settings.show == "count" else round(float(value), 2)
 
     table_rows = []
-    show_code = settings.rows == "area" and area_cells
+    show_code = settings.rows == "area" and settings.level != "partnership"
     for i, (key, label) in enumerate(zip(row_keys, row_labels)):
         record = {row_title: label}
         if show_code:
             record[CODE] = key if key else ""
         for j, column in enumerate(column_labels):
-            record[column] = cell(values[i, j], counts[i, j], hidden[i, j], False)
+            record[column] = cell(values[i, j], counts[i, j], hidden[i, j])
         if settings.columns:
-            small_row = small_total(row_totals[i], sensitive[i].all(), rows_below)
-            record[TOTAL] = cell(row_total_values[i], row_totals[i], small_row,
-                                 hide_row_total[i])
+            record[TOTAL] = cell(row_total_values[i], row_totals[i], hide_row_total[i])
         table_rows.append(record)
+    withheld_totals = 0
+    if settings.columns:
+        withheld_totals += int(hide_row_total.sum())
     if len(row_keys) > 1:
         capped = data.pivot.rows_capped
         record = {row_title: "Total of rows shown" if capped else TOTAL}
         if show_code:
             record[CODE] = ""
         for j, column in enumerate(column_labels):
-            small_column = small_total(column_totals[j], sensitive[:, j].all(), columns_below)
-            record[column] = cell(column_total_values[j], column_totals[j], small_column,
-                                  hide_column_total[j])
+            record[column] = cell(column_total_values[j], column_totals[j], hide_column_total[j])
         if settings.columns:
-            record[TOTAL] = cell(grand_value, grand, False, hide_grand)
+            record[TOTAL] = cell(grand_value, grand, hide_grand)
         table_rows.append(record)
+        withheld_totals += int(hide_column_total.sum()) + int(hide_grand and bool(settings.columns))
     table = pd.DataFrame(table_rows)
 
     chart = pd.DataFrame(np.where(hidden, np.nan, values), index=row_labels,
                          columns=column_labels)
-    suppressed = int(hidden.sum())
-    withheld = int(hide_row_total.sum() + hide_column_total.sum() + hide_grand) if suppressed \
-        else 0
-    if suppressed:
-        small_counts = (f"{suppressed:,} small count{'s' if suppressed != 1 else ''} (1 to "
-                        f"{disclosure.SUPPRESSION_THRESHOLD}) of sensitive categories")
-        shown_as = (f"are shown as “{disclosure.suppressed_label()}”" if settings.show == "count"
-                    else "have their rates withheld (–)")
-        notes.insert(0, (
-            f"{small_counts} {shown_as} below partnership level to protect victims"
-            + (", and so are totals that would reveal them (–)." if withheld else ".")))
+    if sensitive.any():
+        protected = [disclosure.note(protection.rule)]
+        if rule.split_withheld:
+            protected.append(
+                "Below partnership level the explorer gives sensitive figures only whole for "
+                "the period: split by month or quarter, by category, source or ASB type, or "
+                "counted within chosen sources, they are withheld.")
+        notes[:0] = protected
     notes += _cap_notes(data.pivot, settings)
-    return PivotView(table, chart, row_keys, column_keys, row_title, suppressed, withheld,
-                     tuple(notes), False)
+    return PivotView(table, chart, row_keys, column_keys, row_title, int(hidden.sum()),
+                     withheld_totals, bool(sensitive.any()), tuple(notes), False)
 
 
 def _rates(values, row_totals, column_totals, grand, row_keys, column_keys,
@@ -686,10 +880,43 @@ def about_frame(settings: ExplorerSettings, filters: Filters, view: PivotView,
     return pd.DataFrame(rows, columns=["Item", "Value"])
 
 
+def download_files(view: PivotView, settings: ExplorerSettings, filters: Filters,
+                   categories: pd.DataFrame) -> dict[str, tuple[str, object, str]]:
+    """The CSV and XLSX of the table on the screen (the same withheld cells): format ->
+    (file name, a function making the bytes, MIME type). Files are made on click (a workbook
+    of a big pivot takes a moment to write)."""
+    name = f"explorer_{settings.measure}_{settings.rows}" + (
+        f"_by_{settings.columns}" if settings.columns else "")
+    about = about_frame(settings, filters, view, categories)
+    return {
+        "csv": (f"{name}.csv", partial(exports.to_csv_bytes, view.table), "text/csv"),
+        "xlsx": (f"{name}.xlsx",
+                 partial(exports.to_xlsx_bytes, {"Pivot": view.table, "About": about}),
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    }
+
+
+def render_downloads(view: PivotView, settings: ExplorerSettings, filters: Filters,
+                     categories: pd.DataFrame) -> None:
+    """CSV and XLSX buttons for roles that may download (each click audited)."""
+    if not auth.can("download"):
+        st.caption("Downloads are not part of your role.")
+        return
+    files = download_files(view, settings, filters, categories)
+    with st.container(horizontal=True):
+        for fmt, (file_name, make, mime) in files.items():
+            ui.export_button(f"Download {fmt.upper()}", make, file_name,
+                             key=f"explorer_{fmt}", mime=mime, rows=len(view.table))
+
+
 def render_explorer_page() -> None:
     """The Data explorer page."""
-    filters = shell.current_filters()
     st.title("Data explorer")
+    if not auth.can("explore"):  # app.py does not offer the page; this is the second lock
+        st.warning("The Data explorer is for analysts: your role does not include it.",
+                   icon=":material/lock:")
+        return
+    filters = shell.current_filters()
     st.markdown(f"**{filters.period.label}** · **{filters.area_label}** · choose a measure, "
                 "what goes in the rows and columns, and filters; the sidebar sets the period and "
                 "area.")
@@ -701,14 +928,16 @@ def render_explorer_page() -> None:
                          series_breaks="area" in settings.dimensions and settings.level == "lsoa")
 
     data = load_explorer_data(settings, filters)
-    view = compute_pivot(data, settings, filters, categories)
+    view = compute_pivot(data, settings, filters, categories, load_protection(data, filters))
     if view.empty:
         st.info("Nothing matches these filters: no incidents in the period, area, sources and "
                 "categories chosen.", icon=":material/info:")
         return
-    st.subheader(f"{settings.measure_label} by "
-                 + " and ".join(_in_text(dimension_title(d, settings))
-                                for d in settings.dimensions))
+    what = f"{settings.measure_label} by " + " and ".join(
+        _in_text(dimension_title(d, settings)) for d in settings.dimensions)
+    if view.sensitive_below:
+        protect.audit_sensitive_view("explorer", what, filters)
+    st.subheader(what)
     # The chart sits beside a narrow table; a wide one (months across) needs the full width,
     # with the chart under it.
     if len(view.table.columns) <= WIDE_TABLE_COLUMNS:
@@ -721,31 +950,21 @@ def render_explorer_page() -> None:
                      height=min(38 + 35 * len(shown), 720), column_config=formats,
                      key="explorer_table")
     with chart_area:
-        st.plotly_chart(pivot_figure(view, settings), width="stretch", key="explorer_chart",
-                        config={"displaylogo": False})
-        note = chart_note(view, settings)
-        if note:
-            st.caption(note)
+        if view.chart.isna().all().all():
+            st.info("No chart: every figure in this view is withheld (see below).",
+                    icon=":material/visibility_off:")
+        else:
+            st.plotly_chart(pivot_figure(view, settings), width="stretch", key="explorer_chart",
+                            config={"displaylogo": False})
+            note = chart_note(view, settings)
+            if note:
+                st.caption(note)
     for line in view.notes:
         st.caption(line)
     if len(settings.sources or sources) > 1 and settings.measure == "incidents":
         st.caption("Counts from different sources are added together: a crime reported to "
                    "more than one partner can be in more than one source.")
-    name = f"explorer_{settings.measure}_{settings.rows}" + (
-        f"_by_{settings.columns}" if settings.columns else "")
-    with st.container(horizontal=True):
-        # The files are made on click (a workbook of a big pivot takes a moment to write), and
-        # a download does not rerun the page.
-        st.download_button("Download CSV", data=partial(exports.to_csv_bytes, view.table),
-                           file_name=f"{name}.csv", mime="text/csv", key="explorer_csv",
-                           icon=":material/download:", on_click="ignore")
-        about = about_frame(settings, filters, view, categories)
-        st.download_button(
-            "Download XLSX",
-            data=partial(exports.to_xlsx_bytes, {"Pivot": view.table, "About": about}),
-            file_name=f"{name}.xlsx", key="explorer_xlsx", on_click="ignore",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            icon=":material/download:")
+    render_downloads(view, settings, filters, categories)
 
 
 # Streamlit runs a page as __main__; importing the module (tests) draws nothing.

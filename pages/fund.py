@@ -13,8 +13,11 @@ and an import of the finance team's spend and allocations spreadsheet.
 - Returns are judged "as at" a day: today for a running year; for a year that has ended, its
   year-end report date (the last working day before the year-end return falls due: 20 April
   2018 for 2017/18), so a closed year reads as its report did. The reader can change the day.
-- Imports (expander at the foot): a dry run lists every problem (file, row, column, problem);
-  the Import button writes all rows or none through ``data_access.engine.write_transaction``.
+- Imports (expander at the foot, for roles that may import): a dry run lists every problem
+  (file, row, column, problem); the Import button writes all rows or none through
+  ``data_access.engine.write_transaction``.
+- Downloads (the financial return, each table's CSV) are offered to roles that may download
+  and each click is audited (:func:`pages.common.ui.export_button`); other roles see none.
 
 Measures are in :mod:`kpis.fund_spend`; the tables people read and the figures are built in
 :mod:`kpis.fund_charts` (pure, testable; this script only chooses, loads and draws).
@@ -30,6 +33,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -43,7 +47,7 @@ from kpis import exports, periods
 from kpis import fund_charts as fc
 from kpis import fund_spend as fs
 from kpis.periods import fy_label
-from pages.common import shell, ui
+from pages.common import auth, shell, ui
 
 logger = logging.getLogger("csp_dashboard.fund")
 
@@ -287,9 +291,10 @@ def _column_config(frame: pd.DataFrame) -> dict:
 
 def csv_download(frame: pd.DataFrame, file_name: str, *, key: str,
                  label: str = "Download CSV") -> None:
-    """A formula-safe CSV download of ``frame`` (built only when clicked)."""
-    st.download_button(label, data=lambda: exports.to_csv_bytes(frame), file_name=file_name,
-                       mime="text/csv", key=key, icon=":material/download:", on_click="ignore")
+    """A formula-safe CSV download of ``frame`` (built only when clicked), for roles that may
+    download; each click is audited. Other roles see nothing."""
+    ui.export_button(label, partial(exports.to_csv_bytes, frame), file_name, key=key,
+                     mime="text/csv", rows=len(frame))
 
 
 def show_table(frame: pd.DataFrame, *, key: str, file_name: str, height: int | str = "auto",
@@ -695,6 +700,7 @@ def render_import() -> None:
                             columns=["Column", "Needed", "Meaning"])
         st.dataframe(docs, hide_index=True, width="stretch")
         cols = st.columns(2)
+        # Empty templates (no data; the import itself is for administrators only).
         for col, fmt in zip(cols, ("csv", "xlsx")):
             col.download_button(
                 f"Template ({fmt.upper()})",
@@ -773,7 +779,8 @@ def render_fund_page() -> None:
     if ignored:
         st.warning("Some settings in the link were not used: " + "; ".join(ignored) + ".",
                    icon=":material/link_off:")
-    top = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
+    downloads = auth.can("download")
+    top = st.columns([2, 2, 2, 3] if downloads else [2, 4, 3], vertical_alignment="bottom")
     with top[0]:
         fy = show_year_select(years, today)
     state = st.session_state
@@ -784,10 +791,14 @@ def render_fund_page() -> None:
     if view is None:
         st.info(f"No figures are loaded for {fy_label(fy)}.", icon=":material/info:")
         return
-    with top[1]:
-        render_exports_button(view, "xlsx")
-    with top[2]:
-        render_exports_button(view, "csv")
+    if downloads:
+        with top[1]:
+            render_exports_button(view, "xlsx")
+        with top[2]:
+            render_exports_button(view, "csv")
+    else:
+        top[1].caption("Downloads of the financial return and tables are not part of your "
+                       "role.")
     render_headline(view)
     # Tabs that track state draw only the open section: each run does one section's work.
     tabs = st.tabs(list(SECTIONS.values()), key=K_SECTION, on_change="rerun")
@@ -799,25 +810,29 @@ def render_fund_page() -> None:
             with tab:
                 RENDER[slug](view, settings)
     remember_widget_values()
-    render_import()
+    if auth.can("import"):  # a write to the database: administrators only
+        render_import()
 
 
 def render_exports_button(view: FundYearView, fmt: str) -> None:
-    """One of the two financial-return downloads (XLSX or CSV), built only when clicked."""
+    """One of the two financial-return downloads (XLSX or CSV), built only when clicked, for
+    roles that may download (each click audited)."""
     slug = _slug(view.summary.fy_start)
     if fmt == "xlsx":
-        st.download_button(
-            "Financial return (XLSX)", data=lambda: fc.financial_return_xlsx(view.summary, view.projects, view.returns),
-            file_name=f"csf_financial_return_{slug}.xlsx", key="fund_export_xlsx",
+        ui.export_button(
+            "Financial return (XLSX)",
+            lambda: fc.financial_return_xlsx(view.summary, view.projects, view.returns),
+            f"csf_financial_return_{slug}.xlsx", key="fund_export_xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            icon=":material/download:", on_click="ignore",
+            rows=len(view.projects),
             help="Summary, by priority, projects, carry-forward and OPCC returns; text a "
                  "spreadsheet could read as a formula is neutralised.")
     else:
-        st.download_button(
-            "Financial return (CSV)", data=lambda: fc.financial_return_csv(view.summary, view.projects),
-            file_name=f"csf_financial_return_{slug}.csv", key="fund_export_csv",
-            mime="text/csv", icon=":material/download:", on_click="ignore",
+        ui.export_button(
+            "Financial return (CSV)",
+            lambda: fc.financial_return_csv(view.summary, view.projects),
+            f"csf_financial_return_{slug}.csv", key="fund_export_csv", mime="text/csv",
+            rows=len(view.projects),
             help="One row per project; text a spreadsheet could read as a formula is "
                  "neutralised.")
 

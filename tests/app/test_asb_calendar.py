@@ -1,6 +1,6 @@
 """The ASB seasonality calendar page through app.py: it renders, follows its link parameters and
-the sidebar area, its past-day table matches a direct SQL count, and bad links or a printable view
-never show a traceback."""
+the sidebar area, its past-day table matches a direct SQL count, bad links or a printable view
+never show a traceback, and a role without downloads sees the page without any."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ PAGE = "pages/asb_calendar.py"
 i = schema.incidents
 
 
-def open_page(query_params: dict[str, str] | None = None) -> AppTest:
+def open_page(query_params: dict[str, str] | None = None, role: str | None = None) -> AppTest:
+    """The app switched to the calendar (as ``role`` in the local demo mode; default admin)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if role is not None:
+        at.session_state["auth_demo_role"] = role
     for key, value in (query_params or {}).items():
         at.query_params[key] = value
     at.run()
@@ -116,3 +119,17 @@ def test_threshold_and_printable_view():
     assert at.query_params["asb_print"] == "1"  # a link opens the printable view
     labels = [b.label for b in at.get("download_button")]
     assert "Download this page (HTML, prints on one page)" in labels
+
+
+def test_a_viewer_sees_the_calendar_without_downloads():
+    at = open_page(role="viewer")
+    assert frame_with(at, "Seasonal index") is not None  # the page is all there ...
+    assert any(t.value == "Peak-period performance" for t in at.subheader)
+    assert not at.get("download_button")  # ... but nothing to download
+    at.toggle(key="asb_calendar_print").set_value(True).run()
+    assert_clean(at)
+    assert any(m.value == "### Whole partnership" for m in at.markdown)
+    assert not at.get("download_button")
+    # A board member may download.
+    at = open_page(role="board_member")
+    assert "Download CSV" in [b.label for b in at.get("download_button")]

@@ -1,8 +1,9 @@
 """The Data explorer through app.py with AppTest: its pivot totals equal direct SQL counts on
-the test database, small sensitive counts are withheld below partnership level (and so are the
-totals that would reveal them), link values that are not whitelisted are ignored with a
-warning, enormous pivots are capped, and the explorer's (and the data status page's new) queries
-answer the same on DuckDB and PostgreSQL."""
+the test database, sensitive figures below partnership level follow the one disclosure rule
+(and so do the totals that would reveal them), link values that are not whitelisted are ignored
+with a warning, enormous pivots are capped, and the explorer's (and the data status page's new)
+queries answer the same on DuckDB and PostgreSQL. (Roles, differencing attacks and downloads:
+test_explorer_access.py.)"""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from data_access import disclosure_queries as dq
 from data_access import explorer_queries as eq
 from data_access import queries, schema
+from kpis import disclosure
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/explorer.py"
@@ -106,29 +109,45 @@ def _small_da_ward_month(engine) -> tuple[str, str, dt.date, int]:
         return tuple(conn.execute(statement).one())
 
 
-def test_small_sensitive_counts_are_withheld_below_partnership_level(sample_engine):
+def test_sensitive_figures_below_partnership_level_follow_the_one_rule(sample_engine):
     ward, lcsp, month, count = _small_da_ward_month(sample_engine)
+    # By month: below partnership level that is not a standard period, so every ward's month is
+    # withheld (not just the small ones), and so is every total that adds them up.
     at = open_explorer(fy="2025/26", lcsp=lcsp, ex_measure="domestic_abuse", ex_level="ward")
-    table = pivot(at).set_index("Code")
+    table = pivot(at)
     column = f"{month:%b %Y}"
-    assert table.loc[ward, column] == "1-7"
-    # The row's total and the month's total would give the small count away.
-    assert table.loc[ward, "Total"] == "–"
-    assert table.set_index(table.columns[0]).loc["Total", column] == "–"
+    assert table.set_index("Code").loc[ward, column] == disclosure.WITHHELD
+    figures = table.drop(columns=["Ward", "Code"])
+    assert (figures == disclosure.WITHHELD).all().all()
     notes = " ".join(c.value for c in at.caption)
-    assert "shown as “1-7” below partnership level to protect victims" in notes
-    # No number in the download either.
-    assert str(count) not in str(table.loc[ward, column])
+    assert disclosure.note() in notes
+    assert str(count) not in " ".join(map(str, figures.to_numpy().ravel()))
+    # Nothing left to chart: said, not an empty chart.
+    assert not at.get("plotly_chart")
+    assert any("every figure in this view is withheld" in i.value for i in at.info)
+
+    # For the whole financial year: exactly the cells the rule withholds, the rest as counted.
+    at = open_explorer(fy="2025/26", lcsp=lcsp, ex_measure="domestic_abuse", ex_level="ward",
+                       ex_cols="none")
+    withheld = dq.load_withheld(sample_engine, FY[0], dt.date(2026, 3, 1),
+                                disclosure.SUPPRESSION_THRESHOLD)["n_domestic_abuse"]
+    by_ward = sql_counts(sample_engine, "ward_code", is_domestic_abuse=True)
+    table = pivot(at)
+    wards = table[table["Ward"] != "Total"]
+    assert len(wards) > 1
+    for code, value in zip(wards["Code"], wards["Domestic abuse"]):
+        assert value == (disclosure.WITHHELD if code in withheld else by_ward.get(code, 0)), code
 
     # The same figure for the whole partnership by month is not withheld.
     at = open_explorer(fy="2025/26", ex_measure="domestic_abuse", ex_level="partnership")
     row = pivot(at).iloc[0]
     assert row[column] == sql_counts(sample_engine, is_domestic_abuse=True,
                                      start=month, end=month + pd.offsets.MonthEnd(0))
-    assert not any("1-7" in c.value for c in at.caption)
+    assert disclosure.WITHHELD not in set(pivot(at).iloc[0])
+    assert not any(disclosure.note() in c.value for c in at.caption)
 
 
-def test_a_small_count_of_a_sensitive_category_is_withheld(sample_engine):
+def test_a_sensitive_category_is_withheld_in_a_month_range(sample_engine):
     mw = schema.agg_month_ward
     statement = (
         sa.select(mw.c.ward_code, mw.c.lcsp_code)
@@ -146,8 +165,10 @@ def test_a_small_count_of_a_sensitive_category_is_withheld(sample_engine):
     at = open_explorer(**{"from": "2025-04", "to": "2025-04"}, lcsp=lcsp, ex_rows="category",
                        ex_cols="area", ex_level="ward", ex_sources="recorded_crime")
     table = pivot(at).set_index("Category")
-    assert table.loc["Sexual offences", ward_name] == "1-7"
-    assert table.loc["Total", ward_name] == "–"  # the ward's total would reveal it
+    # One month is not a standard period: the category is withheld for every ward, small or
+    # not, and so is each ward's total (it less the other categories would be the count).
+    assert set(table.loc["Sexual offences"]) == {disclosure.WITHHELD}
+    assert table.loc["Total", ward_name] == disclosure.WITHHELD
     # A category that is not sensitive keeps its figures beside it.
     burglary = pd.to_numeric(table.loc["Burglary"], errors="coerce")
     assert burglary.notna().all()
@@ -240,6 +261,12 @@ def _answers(url: str) -> dict[str, object]:
         out["latest_imports"] = queries.load_latest_imports_by_source(engine).drop(
             columns="loaded_at")
         out["lcsp_population"] = eq.load_area_populations(engine, "lcsp", 2025)
+        out["lsoa_lcsps"] = eq.load_area_lcsps(engine, level="lsoa",
+                                               month_from=dt.date(2024, 10, 1),
+                                               month_to=dt.date(2025, 9, 1), lcsp="LCSP-N")
+        out["ward_lcsps"] = eq.load_area_lcsps(engine, level="ward",
+                                               month_from=dt.date(2024, 10, 1),
+                                               month_to=dt.date(2025, 9, 1))
         out["sources"] = eq.load_sources(engine).assign(
             first_month=lambda f: pd.to_datetime(f["first_month"]),
             last_month=lambda f: pd.to_datetime(f["last_month"]))

@@ -4,8 +4,9 @@ With 2017/18 chosen the page shows exactly what the partnership published: resou
 (1,844k grant + 146k carry-forward), allocated 1,976k, unallocated 14k, year-end spend 1,528k
 (77% of allocation), the allocation subtotals per priority of ``fund_2017_18_allocations.csv``
 and the OPCC returns with the quarter 1 performance return 79 days late. Also: links, the
-register search (``%`` and ``_`` literal), the exports, and the import (dry run listing every
-problem; all-or-nothing write; the same file twice changes nothing more).
+register search (``%`` and ``_`` literal), the exports (none for a role without downloads),
+and the import (administrators only; dry run listing every problem; all-or-nothing write; the
+same file twice changes nothing more).
 
 The shared sample database (tests/conftest.py) is built without the fund tables, so this module
 copies it and adds them (2017/18 as published plus the sample's years).
@@ -31,6 +32,7 @@ from kpis import fund_charts as fc
 from kpis import fund_spend as fs
 from sample_data.fund import fund_frames, read_published_allocations
 from sample_data.generator import DEFAULT_SEED
+from tests.app.signin import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/fund.py"
@@ -76,9 +78,16 @@ def writable_fund_db(sample_db_url, tmp_path, monkeypatch) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 def open_fund(year: int | None = 2017, section: str | None = None,
-              query_params: dict[str, str] | None = None) -> AppTest:
-    """The app, switched to the fund page, the fund year chosen in its box, a section open."""
+              query_params: dict[str, str] | None = None, role: str | None = None,
+              signed_in: bool = False) -> AppTest:
+    """The app, switched to the fund page, the fund year chosen in its box, a section open
+    (as ``role`` in the local demo mode, default admin; or as an administrator signed in, for
+    a test that imports: once real data is imported the demo mode switches itself off)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    if signed_in:
+        sign_in(at, role="admin")
+    elif role is not None:
+        at.session_state["auth_demo_role"] = role
     for key, value in (query_params or {}).items():
         at.query_params[key] = value
     at.run()
@@ -315,6 +324,24 @@ def test_the_financial_return_exports():
     assert len(csv_text.splitlines()) == 52
 
 
+def test_a_viewer_sees_the_fund_without_downloads_or_the_import():
+    at = open_fund(2017, role="viewer")
+    assert metric(at, "Resources") is not None
+    assert not at.get("download_button")
+    assert any("not part of your role" in c.value for c in at.caption)
+    assert not at.get("file_uploader") and not at.expander  # importing writes: admins only
+    for label in ("Priorities and LCSPs", "Projects", "Spend profile", "OPCC returns",
+                  "Decisions register", "All years"):
+        open_section(at, label)
+        assert at.dataframe, label  # each section's tables are there ...
+        assert not at.get("download_button"), label  # ... without their downloads
+    # A board member downloads but does not import.
+    at = open_fund(2017, role="board_member")
+    labels = [b.label for b in at.get("download_button")]
+    assert "Financial return (XLSX)" in labels and "Download CSV" in labels
+    assert not at.get("file_uploader")
+
+
 def test_all_years_view_marks_the_running_year_as_forecast():
     at = open_fund(2017, "All years")
     by_year = table_with(at, "Basis")
@@ -382,7 +409,7 @@ def test_import_dry_run_lists_every_problem_and_writes_nothing():
 
 
 def test_import_writes_all_rows_once_and_the_page_shows_them(writable_fund_db):
-    at = open_fund(2017)
+    at = open_fund(2017, signed_in=True)
     good = spend_csv([("2017/18", WEBSITE, "Website", "2018-03", "£12,000.00", "12000")])
     at.file_uploader(key="fund_import_file_0").set_value(("spend.csv", good, "text/csv")).run()
     assert_clean(at)

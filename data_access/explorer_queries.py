@@ -268,6 +268,40 @@ def load_categories(engine: sa.Engine) -> pd.DataFrame:
     return frame
 
 
+def load_area_lcsps(
+    engine: sa.Engine,
+    *,
+    level: str,
+    month_from: dt.date,
+    month_to: dt.date,
+    lcsp: str | None = None,
+    ward: str | None = None,
+) -> pd.DataFrame:
+    """Areas of ``level`` (LCSP, ward or LSOA) with incidents in [month_from, month_to] (within
+    ``lcsp``/``ward`` as :func:`load_pivot` restricts them), and the LCSP each lay in.
+
+    Columns code ("" = not located) and lcsp_code; lcsp_code is None when the area lay in more
+    than one LCSP in those months (the grouping changes between years).
+    """
+    _check(level, AREA_LEVELS[1:], "area level below the partnership")
+    table = schema.agg_month_lsoa if level == "lsoa" else schema.agg_month_ward
+    code = table.c[_AREA_COLUMNS[level]]
+    where = [table.c.month_start >= month_from, table.c.month_start <= month_to]
+    if ward:
+        where.append(table.c.ward_code == ward)
+    elif lcsp:
+        where.append(table.c.lcsp_code == lcsp)
+    statement = (
+        sa.select(code.label("code"), sa.func.min(table.c.lcsp_code).label("lcsp_code"),
+                  sa.func.count(sa.distinct(table.c.lcsp_code)).label("lcsps"))
+        .where(*where).group_by(code).order_by(code)
+    )
+    frame = read_frame(engine, statement)
+    frame["lcsp_code"] = frame["lcsp_code"].astype(object).where(
+        pd.to_numeric(frame["lcsps"]) == 1, None)
+    return frame[["code", "lcsp_code"]]
+
+
 def load_area_populations(engine: sa.Engine, level: str, fy_start: int) -> pd.DataFrame:
     """Areas of ``level`` with their residents: columns code, name, population.
 

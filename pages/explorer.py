@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -286,6 +286,26 @@ def _population(frame: pd.DataFrame, code: str | None = None) -> float | None:
     if rows.empty or rows["population"].isna().all():
         return None
     return float(rows["population"].sum())
+
+
+def unmixed_settings(settings: ExplorerSettings, filters: Filters,
+                     categories: pd.DataFrame) -> tuple[ExplorerSettings, bool]:
+    """Rule 4 of :mod:`kpis.disclosure`: below partnership level a figure adding categories up
+    leaves the sensitive ones out (each is shown on its own, by the rule). Returns the settings
+    to query with, and whether sensitive categories were left out."""
+    below = filters.below_partnership or (
+        "area" in settings.dimensions and settings.level != "partnership")
+    if (not below or settings.measure in SENSITIVE_FLAGS or "category" in settings.dimensions):
+        return settings, False
+    offered = categories
+    if settings.sources:
+        offered = offered[offered["source"].isin(settings.sources)]
+    chosen = list(settings.categories) or list(dict.fromkeys(offered["category"]))
+    sensitive = set(offered.loc[offered["is_sensitive"].astype(bool), "category"])
+    kept = [c for c in chosen if c not in sensitive]
+    if not kept or len(kept) == len(chosen):  # a sensitive category alone, or none chosen
+        return settings, False
+    return replace(settings, categories=tuple(kept)), True
 
 
 def load_explorer_data(settings: ExplorerSettings, filters: Filters) -> ExplorerData:
@@ -927,8 +947,11 @@ def render_explorer_page() -> None:
     render_data_warnings(list(settings.sources or sources), filters.period,
                          series_breaks="area" in settings.dimensions and settings.level == "lsoa")
 
+    settings, unmixed = unmixed_settings(settings, filters, categories)
     data = load_explorer_data(settings, filters)
     view = compute_pivot(data, settings, filters, categories, load_protection(data, filters))
+    if unmixed:
+        st.caption(protect.unmixed_note())
     if view.empty:
         st.info("Nothing matches these filters: no incidents in the period, area, sources and "
                 "categories chosen.", icon=":material/info:")

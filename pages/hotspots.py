@@ -121,7 +121,7 @@ class Selection:
     categories: tuple[str, ...] | None
     subcategories: tuple[str, ...] | None = None
     sensitive: bool = False  # one sensitive category: areas only, under the disclosure rule
-    includes_sensitive: bool = False  # area counts include sensitive ones; cells leave them out
+    includes_sensitive: bool = False  # the source has sensitive categories, left out here
     is_asb: bool = False
 
     def params(self) -> dict:
@@ -158,15 +158,24 @@ class HotspotSettings:
 
 
 def selection_options(categories: pd.DataFrame) -> dict[str, Selection]:
-    """The "what to map" choices: everything, each source, then each category."""
+    """The "what to map" choices: everything, each source, then each category.
+
+    Everything on this page is below partnership level, so the selections that add categories
+    up leave the sensitive ones out (rule 4 of :mod:`kpis.disclosure`: otherwise "all crime"
+    minus every other category would give them); each is offered on its own.
+    """
     sensitive = categories[categories["is_sensitive"]]
-    options = {"all": Selection("all", "All crime and ASB", None, None,
+    plain = tuple(dict.fromkeys(categories.loc[~categories["is_sensitive"], "category"]))
+    options = {"all": Selection("all", "All crime and ASB", None,
+                                plain if not sensitive.empty else None,
                                 includes_sensitive=not sensitive.empty)}
     for source in dict.fromkeys(categories["source"]):
         rows = categories[categories["source"] == source]
+        mixed = bool(rows["is_sensitive"].any())
         options[f"source:{source}"] = Selection(
-            f"source:{source}", SOURCE_LABELS.get(source, f"All {source}"), (source,), None,
-            includes_sensitive=bool(rows["is_sensitive"].any()), is_asb=bool(rows["is_asb"].all()),
+            f"source:{source}", SOURCE_LABELS.get(source, f"All {source}"), (source,),
+            tuple(rows.loc[~rows["is_sensitive"], "category"]) if mixed else None,
+            includes_sensitive=mixed, is_asb=bool(rows["is_asb"].all()),
         )
     for row in categories.itertuples(index=False):
         key = f"cat:{row.source}:{row.category}"
@@ -1065,11 +1074,13 @@ def render_notes(data: ViewData, settings: HotspotSettings, filters: Filters, re
     """Explanations under the map: method, data protection, the data's limits."""
     notes = list(data.notes)
     selection = settings.selection
+    if selection.includes_sensitive:
+        notes.append("Sensitive categories (sexual offences, modern slavery) are left out of "
+                     "this total and mapped on their own, by area only, with small counts "
+                     "withheld.")
     if data.kind in ("cells", "locations") and not selection.sensitive:
-        left_out = ("Sensitive categories (sexual offences, modern slavery) and "
-                    if selection.includes_sensitive else "")
-        notes.append(f"{left_out or ''}Offences flagged domestic abuse are left out of grid cells "
-                     "and locations; they are shown only by area, with small counts withheld.")
+        notes.append("Offences flagged domestic abuse are left out of grid cells and locations; "
+                     "they are shown only by area, with small counts withheld.")
     total = cached(hq.load_selection_total, lcsp=filters.lcsp, **_period_params(filters),
                    **selection.params())
     if total["unlocated"]:

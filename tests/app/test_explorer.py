@@ -43,11 +43,19 @@ def pivot(at: AppTest) -> pd.DataFrame:
     return at.dataframe[0].value  # the page's one table
 
 
-def sql_counts(engine, *group: str, start=FY[0], end=FY[1], **where) -> pd.Series | int:
+SENSITIVE = ("sexual_offences", "modern_slavery")
+
+
+def sql_counts(engine, *group: str, start=FY[0], end=FY[1], plain: bool = False,
+               **where) -> pd.Series | int:
+    """Incident counts; ``plain`` leaves the sensitive categories out, as totals below
+    partnership level do (rule 4 of kpis.disclosure)."""
     columns = [i.c[g] for g in group]
     statement = (sa.select(*columns, sa.func.count().label("n")).select_from(i)
                  .where(i.c.incident_date >= start, i.c.incident_date <= end,
                         *[i.c[k] == v for k, v in where.items()]))
+    if plain:
+        statement = statement.where(i.c.category.notin_(SENSITIVE))
     if columns:
         statement = statement.group_by(*columns)
     with engine.connect() as conn:
@@ -64,12 +72,14 @@ def test_the_pivot_total_equals_a_direct_sql_count(sample_engine):
     assert list(table.columns[:3]) == ["LCSP", "Code", "Apr 2025"]
     assert list(table.columns[-2:]) == ["Mar 2026", "Total"]
     total = table.set_index("LCSP")
-    assert total.loc["Total", "Total"] == sql_counts(sample_engine)
-    by_lcsp = sql_counts(sample_engine, "lcsp_code")
+    # By LCSP (below partnership level) the sensitive categories are left out of the totals.
+    assert total.loc["Total", "Total"] == sql_counts(sample_engine, plain=True)
+    by_lcsp = sql_counts(sample_engine, "lcsp_code", plain=True)
     for row in table[table["LCSP"] != "Total"].itertuples():
         assert row.Total == by_lcsp[row.Code]
     assert total.loc["Total", "Apr 2025"] == sql_counts(
-        sample_engine, start=dt.date(2025, 4, 1), end=dt.date(2025, 4, 30))
+        sample_engine, start=dt.date(2025, 4, 1), end=dt.date(2025, 4, 30), plain=True)
+    assert any("leave out the sensitive categories" in c.value for c in at.caption)
     assert any(c.proto.id for c in at.get("plotly_chart"))  # the chart beside it
 
     # Categories of one source, one value column; chosen by link.
@@ -227,7 +237,7 @@ def test_rates_per_1000_residents_use_each_areas_residents(sample_engine):
     with sample_engine.connect() as conn:
         population = conn.execute(sa.select(schema.areas.c.population).where(
             schema.areas.c.code == ward)).scalar_one()
-    expected = sql_counts(sample_engine, ward_code=ward) / population * 1000
+    expected = sql_counts(sample_engine, ward_code=ward, plain=True) / population * 1000
     assert table.loc[ward, "Incidents per 1,000 residents"] == pytest.approx(expected, abs=0.01)
     assert any("per 1,000 residents over the whole period" in c.value for c in at.caption)
 
@@ -328,3 +338,19 @@ def test_downloads_are_formula_safe_and_the_workbook_says_what_it_holds():
     assert cell.value.startswith("'=") and cell.data_type == "s"
     about = {r[0]: r[1] for r in workbook["About"].iter_rows(min_row=2, values_only=True)}
     assert about["Measure"] == "Incidents" and about["Period"] == "2025/26"
+
+
+def test_an_lcsp_total_minus_its_other_categories_gives_no_sensitive_category():
+    """Rule 4: "recorded crime by LCSP" leaves the sensitive categories out, so subtracting the
+    LCSP's non-sensitive categories (from the categories-by-LCSP view) leaves nothing."""
+    totals = pivot(open_explorer(fy="2025/26", ex_cols="none", ex_sources="recorded_crime"))
+    totals = totals[totals["LCSP"] != "Total"].set_index("LCSP")["Incidents"]
+    by_category = pivot(open_explorer(fy="2025/26", ex_rows="category", ex_cols="area",
+                                      ex_sources="recorded_crime"))
+    by_category = by_category[~by_category["Category"].isin(
+        ["Sexual offences", "Modern slavery", "Total"])].drop(columns=["Category"])
+    by_category = by_category.drop(columns=[c for c in by_category.columns if c == "Total"])
+    assert set(totals.index) <= set(by_category.columns), by_category.columns
+    for name, total in totals.items():
+        values = pd.to_numeric(by_category[name].astype(str).str.replace(",", ""))
+        assert int(total) == values.sum(), name

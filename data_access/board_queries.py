@@ -68,7 +68,13 @@ def load_board_areas(engine: sa.Engine) -> pd.DataFrame:
         return pd.read_sql(stmt, conn)
 
 
-def _measure_sum(spec: MeasureSpec, index: int) -> sa.Label:
+# Flags counted over every category (kpis.disclosure rule 4): each is protected as a whole.
+_SENSITIVE_FLAGS = ("is_domestic_abuse", "is_vawg", "is_hate")
+
+
+def _measure_sum(spec: MeasureSpec, index: int, *, unmixed: bool = False) -> sa.Label:
+    """The sum of one KPI measure; ``unmixed`` leaves sensitive categories out of a measure that
+    adds categories up (below partnership level: rule 4 of kpis.disclosure)."""
     kpi_id, source, categories, subcategories, flag = spec
     w = schema.agg_month_ward
     column_name = FLAG_COLUMNS[flag] if flag else "n"
@@ -81,6 +87,11 @@ def _measure_sum(spec: MeasureSpec, index: int) -> sa.Label:
         conditions.append(
             w.c.subcategory.in_(sa.bindparam(f"sub_{index}", list(subcategories), expanding=True))
         )
+    if unmixed and not categories and flag not in _SENSITIVE_FLAGS:
+        cats = schema.categories
+        conditions.append(~sa.exists().where(
+            cats.c.source == w.c.source, cats.c.category == w.c.category,
+            cats.c.is_sensitive.is_(True)))
     return sa.func.sum(sa.case((sa.and_(*conditions), w.c[column_name]), else_=0)).label(f"m{index}")
 
 
@@ -98,7 +109,8 @@ def load_measure_counts(
     ``measures``: (kpi_id, source, categories, subcategories, flag) tuples
     (:func:`kpis.registry.measure_specs`). ``level``: partnership (includes incidents with no
     ward), lcsp (the LCSP in force at the incident date) or ward; ``lcsp_code`` narrows wards (or
-    LCSPs) to one LCSP. Months are those whose first day lies in [start, end].
+    LCSPs) to one LCSP. Months are those whose first day lies in [start, end]. Below partnership
+    level a measure adding categories up leaves the sensitive ones out (kpis.disclosure rule 4).
     Columns: kpi_id, area_code, month_start (datetime64), n. Months with no incidents have no row.
     """
     _check_level(level)
@@ -107,7 +119,8 @@ def load_measure_counts(
     if not measures:
         return _month_frame(pd.DataFrame(columns=columns), "month_start")
     w = schema.agg_month_ward
-    sums = [_measure_sum(spec, i) for i, spec in enumerate(measures)]
+    sums = [_measure_sum(spec, i, unmixed=level != "partnership")
+            for i, spec in enumerate(measures)]
     sources = sorted({spec[1] for spec in measures})
     where = [
         w.c.month_start >= _as_date(start), w.c.month_start <= _as_date(end),

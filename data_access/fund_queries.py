@@ -212,7 +212,10 @@ def load_decisions(
     if fy_start is not None:
         stmt = stmt.where(p.fy_start == sa.bindparam("fy", fy_start))
     text = (search or "").strip().lower()
-    if text:
+    if "\x00" in text:
+        # No stored text can hold NUL (PostgreSQL refuses it, so its driver would raise).
+        stmt = stmt.where(sa.false())
+    elif text:
         columns = (p.priority, p.name, p.lcsp_code, p.provider, p.decision, p.decision_body,
                    p.decision_reason, p.outcome_evaluation)
         stmt = stmt.where(sa.or_(*[sa.func.lower(c).contains(text, autoescape=True)

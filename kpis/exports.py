@@ -105,5 +105,12 @@ def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame]) -> bytes:
 
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
-    """CSV in UTF-8 with a byte-order mark, so Excel shows "£" and accents correctly."""
-    return safe_frame_for_export(df).to_csv(index=False).encode("utf-8-sig")
+    """CSV in UTF-8 with a byte-order mark, so Excel shows "£" and accents correctly.
+
+    Lines end with CRLF (RFC 4180). Besides being what Excel writes, it makes every field that
+    holds a carriage return quoted: with pandas' default "\n" a lone "\r" went out unquoted,
+    and a spreadsheet starts a new row there, so "Notes\r=HYPERLINK(...)" became a row starting
+    with a live formula that the leading-quote rule never saw.
+    """
+    return (safe_frame_for_export(df).to_csv(index=False, lineterminator="\r\n")
+            .encode("utf-8-sig"))

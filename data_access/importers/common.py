@@ -15,7 +15,10 @@ What real CSV and spreadsheet files do, and what happens here:
 - Excel: .xlsx workbooks (any sheet whose header matches), date cells, and dates or times that
   became serial numbers (45658 = 2025-01-01, 0.75 = 18:00) or "Jan-25" months after a round
   trip through Excel; the old .xls format is refused with advice;
-- size: files (and what a zip would unpack to) above a limit are refused before reading.
+- size: files (and what a zip would unpack to) above a limit are refused before reading;
+- hostile workbooks: openpyxl parses .xlsx XML with defusedxml, so a workbook that declares
+  entities (a "billion laughs" bomb, an external entity reading a server file) is refused with
+  a problem naming it, and no workbook is read on a server where defusedxml is not in use.
 
 Row numbers are the ones a spreadsheet shows (the header is its own row, usually row 1). Every
 check collects :class:`Problem` records instead of stopping at the first, and an importer that
@@ -40,6 +43,8 @@ import pandas as pd
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # one file; raise with --max-mb for a big force's year
 MAX_UNPACKED_FACTOR = 20  # a zip or workbook may unpack to at most this many times the limit
+MAX_PART_RATIO = 100  # a workbook part may unpack to at most 100 times its packed size (POI)
+_RATIO_GRACE_BYTES = 1024 * 1024  # small parts may pack tighter (an empty sheet is mostly tags)
 DELIMITERS = (",", ";", "\t", "|")
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's day 0 (it counts 1900 as a leap year)
 # Serial numbers read as dates only in this window (1990-01-01 .. 2099-12-31), so that an
@@ -449,33 +454,98 @@ def xlsx_sheets(data: bytes, label: str, max_bytes: int, problems: list[Problem]
     """Every worksheet of an .xlsx workbook as rows of text (dates as ISO text)."""
     import openpyxl  # imported here: only spreadsheet imports pay for it
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(i.file_size for i in archive.infolist())
-    except zipfile.BadZipFile:
-        problems.append(Problem(label, None, None, "is not a readable .xlsx workbook"))
-        return []
-    if unpacked > max_bytes * MAX_UNPACKED_FACTOR:
+    if not xml_is_defused():
         problems.append(Problem(label, None, None, (
-            f"would unpack to {unpacked / 1e6:,.0f} MB; the limit is "
-            f"{max_bytes * MAX_UNPACKED_FACTOR / 1e6:,.0f} MB")))
+            "cannot be read safely on this server: .xlsx reading needs the defusedxml package "
+            "(install it, and do not set OPENPYXL_DEFUSEDXML=False); save the file as CSV")))
+        return []
+    refused = xlsx_archive_problem(data, max_bytes * MAX_UNPACKED_FACTOR)
+    if refused:
+        problems.append(Problem(label, None, None, refused))
         return []
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for damaged workbooks
-        problems.append(Problem(label, None, None, f"is not a readable .xlsx workbook ({exc})"))
+        problems.append(Problem(label, None, None, xlsx_failure(exc)))
         return []
     sheets = []
     try:
+        # A read-only workbook parses each sheet's XML while its rows are read, so damage
+        # past the first rows shows up here rather than when the workbook is opened.
         for ws in book.worksheets:
             rows, numbers = [], []
             for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
                 rows.append([_cell_text(v) for v in values])
                 numbers.append(number)
             sheets.append(RawSheet(f"{label} [{ws.title}]", rows, numbers))
+    except Exception as exc:
+        problems.append(Problem(label, None, None, xlsx_failure(exc)))
+        return []
     finally:
         book.close()
     return sheets
+
+
+def xlsx_archive_problem(data: bytes, max_unpacked: int) -> str | None:
+    """Why the .xlsx archive ``data`` must not be opened, or None.
+
+    openpyxl holds a workbook's shared strings in memory (about twice their unpacked size), so
+    a small file packed like a zip bomb would take gigabytes: a 150 KB upload with one 150 MB
+    string took 300-400 MB. Refused: more than ``max_unpacked`` bytes in all, or any part
+    packed more than :data:`MAX_PART_RATIO` to one (Apache POI's rule; real workbooks pack
+    their XML about 5 to 20 to one).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile:
+        return "is not a readable .xlsx workbook"
+    unpacked = sum(i.file_size for i in parts)
+    if unpacked > max_unpacked:
+        return (f"would unpack to {unpacked / 1e6:,.0f} MB; the limit is "
+                f"{max_unpacked / 1e6:,.0f} MB")
+    for part in parts:
+        if part.file_size > _RATIO_GRACE_BYTES and \
+                part.file_size > MAX_PART_RATIO * max(part.compress_size, 1):
+            return (f"was refused: its part {part.filename} would unpack to "
+                    f"{part.file_size / 1e6:,.0f} MB from {part.compress_size / 1e3:,.0f} KB, "
+                    "packed far tighter than any real workbook (a \"zip bomb\"); save the data "
+                    "again from Excel, or as CSV")
+    return None
+
+
+def xml_is_defused() -> bool:
+    """True when openpyxl parses sheets and shared strings with defusedxml (it does so when the
+    package is installed, unless OPENPYXL_DEFUSEDXML=False)."""
+    from openpyxl.reader import strings
+    from openpyxl.worksheet import _reader
+
+    return all(getattr(m.iterparse, "__module__", "").startswith("defusedxml")
+               for m in (strings, _reader))
+
+
+def xlsx_failure(exc: BaseException) -> str:
+    """Why an .xlsx workbook could not be read, in a sentence for the person loading it.
+
+    openpyxl parses the workbook's XML with defusedxml, which refuses any entity declaration (an
+    "XML bomb" such as billion laughs, or an external entity reading a server file): Excel never
+    writes one, so such a file is refused as unsafe rather than called damaged.
+    """
+    try:
+        from defusedxml import DefusedXmlException
+    except ImportError:  # then xml_is_defused() has already refused the workbook
+        DefusedXmlException = ()  # noqa: N806
+    cause, seen = exc, set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, DefusedXmlException):
+            return ("was refused: its XML declares entities or a DTD, which Excel never writes "
+                    "and which can be used to attack the server (an \"XML bomb\"); save the "
+                    "data again from Excel as a new .xlsx, or as CSV")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    # openpyxl wraps XML errors in a long ValueError; the first line says enough.
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"is not a readable .xlsx workbook ({detail[:160]})"
 
 
 def read_sheets(

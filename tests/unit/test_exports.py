@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import decimal
 import io
@@ -10,6 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from kpis import exports
 from kpis.exports import neutralise_formula, safe_frame_for_export, to_csv_bytes, to_xlsx_bytes
 
 
@@ -76,3 +78,77 @@ def test_xlsx_sheet_names_are_valid_and_unique():
 
 def test_empty_workbook_is_still_a_workbook():
     assert openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes({}))).sheetnames == ["Sheet1"]
+
+
+# Every character a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = {"=": "=1+1", "+": "+SUM(A1:A2)", "-": "-2+3", "@": "@SUM(A1)",
+                  "tab": "\t=1+1", "cr": "\r=1+1"}
+
+
+def hostile_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "text": list(FORMULA_STARTS.values()),
+        "amount": [-1234.5, -1.0, 0.0, 2.5, -99.0, 7.0],
+        "count": [-3, -2, -1, 0, 1, 2],
+        "money": [decimal.Decimal("-1.50")] * 6,
+        "note": ["-12.50", "plain", "a=b", "GBP -5", "", None],
+    })
+
+
+def test_csv_read_back_has_every_formula_start_quoted_and_numbers_as_numbers():
+    raw = to_csv_bytes(hostile_frame())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [r["text"] for r in rows] == ["'" + t for t in FORMULA_STARTS.values()]
+    # Negative numbers are written as plain numbers, which a spreadsheet reads as numbers.
+    assert [r["amount"] for r in rows] == ["-1234.5", "-1.0", "0.0", "2.5", "-99.0", "7.0"]
+    assert [r["count"] for r in rows] == ["-3", "-2", "-1", "0", "1", "2"]
+    assert {r["money"] for r in rows} == {"-1.5"}
+    assert [r["note"] for r in rows] == ["-12.50", "plain", "a=b", "GBP -5", "", ""]
+
+
+def test_xlsx_read_back_has_every_formula_start_quoted_and_numbers_as_numbers():
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes({"Data": hostile_frame()})))
+    rows = list(book["Data"].iter_rows(min_row=2))
+    text = [r[0] for r in rows]
+    # A carriage return is stored as Excel's "_x000D_" escape, which openpyxl leaves as it is.
+    assert [c.value.replace("_x000D_", "\r") for c in text] == \
+        ["'" + t for t in FORMULA_STARTS.values()]
+    assert {c.data_type for c in text} == {"s"}
+    for column, expected in ((1, [-1234.5, -1, 0, 2.5, -99, 7]), (2, [-3, -2, -1, 0, 1, 2]),
+                             (3, [-1.5] * 6)):
+        assert [r[column].value for r in rows] == expected
+        assert {r[column].data_type for r in rows} == {"n"}
+    assert [r[4].value for r in rows][:4] == ["-12.50", "plain", "a=b", "GBP -5"]
+    assert {r[4].data_type for r in rows[:4]} == {"s"}  # text that looks numeric stays text
+
+
+def test_a_line_break_inside_a_cell_cannot_start_a_row_with_a_formula():
+    # A spreadsheet starts a new row at an unquoted CR or LF: text after it must stay inside
+    # its quoted cell, or "=HYPERLINK(...)" would open a row of its own, unquoted.
+    texts = ["Notes\r=2+5", "Notes\r@SUM(A1:A2)", "Notes\n-1+1", "a\r\n+1"]
+    raw = to_csv_bytes(pd.DataFrame({"note": texts, "n": [1, 2, 3, 4]})).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(raw, newline="")))
+    assert rows == [["note", "n"], *[[t, str(n)] for n, t in enumerate(texts, start=1)]]
+    outside_quotes = raw.split('"')[::2]  # the file with every quoted field taken out
+    assert all(not line.startswith(("=", "+", "-", "@"))
+               for part in outside_quotes for line in part.replace("\r", "\n").split("\n"))
+
+
+def test_formula_like_headers_are_quoted_in_both_formats():
+    frame = pd.DataFrame({"=HYPERLINK(\"http://x\")": ["a"], "@who": [1]})
+    assert to_csv_bytes(frame).decode("utf-8-sig").splitlines()[0] == \
+        "\"'=HYPERLINK(\"\"http://x\"\")\",'@who"
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes({"S": frame})))["S"]
+    assert [c.value for c in sheet[1]] == ["'=HYPERLINK(\"http://x\")", "'@who"]
+
+
+def test_the_workbook_writer_never_makes_formulas_or_links_even_unquoted(monkeypatch):
+    # The second line of defence: with the quoting switched off, xlsxwriter's
+    # strings_to_formulas / strings_to_urls options (both off) still write text as text.
+    monkeypatch.setattr(exports, "safe_frame_for_export", lambda df: df.copy())
+    frame = pd.DataFrame({"a": ["=1+1", "http://example.org", "@SUM(A1)"]})
+    sheet = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx_bytes({"S": frame})))["S"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == ["=1+1", "http://example.org", "@SUM(A1)"]
+    assert {c.data_type for c in cells} == {"s"}  # "f" would be a formula
+    assert all(c.hyperlink is None for c in cells)

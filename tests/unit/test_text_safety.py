@@ -1,0 +1,65 @@
+"""plain(): text from data files shown in Streamlit markdown exactly as written, never as markup."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kpis.text_safety import plain
+
+
+def unescape(markdown: str) -> str:
+    """What CommonMark shows for text with backslash escapes (and no other markup)."""
+    out, i = [], 0
+    while i < len(markdown):
+        if markdown[i] == "\\" and i + 1 < len(markdown) and markdown[i + 1] in string.punctuation:
+            out.append(markdown[i + 1])
+            i += 2
+        else:
+            out.append(markdown[i])
+            i += 1
+    return "".join(out)
+
+
+def test_links_and_images_are_escaped():
+    assert plain("[click](javascript:alert(1))") == r"\[click\]\(javascript\:alert\(1\)\)"
+    assert plain("![p](https://x.example/p.png)") == r"\!\[p\]\(https\:\/\/x\.example\/p\.png\)"
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "**bold** _it_ ~~no~~",
+    "# Heading", "> quote", "- item", "1. item", ":red[red] :material/home:", "$x^2$",
+    "`code`", "a | b", "<https://x.example>", "Fish & chips &amp; peas", "100% of a_b",
+    "O'Neil \"quoted\"", "back\\slash", "{braces} =@+-",
+])
+def test_every_markup_character_is_escaped_and_the_text_reads_the_same(text):
+    escaped = plain(text)
+    assert unescape(escaped) == text  # shown exactly as written
+    # No markup character is left unescaped.
+    plain_chars = [ch for i, ch in enumerate(escaped)
+                   if ch in string.punctuation and not (i and escaped[i - 1] == "\\")
+                   and not (ch == "\\" and i + 1 < len(escaped) and escaped[i + 1] in
+                            string.punctuation)]
+    assert plain_chars == [], plain_chars
+
+
+def test_line_breaks_cannot_start_a_block():
+    assert plain("Ward\n# Heading\r\n- item\u2028x\ty") == r"Ward \# Heading \- item x y"
+
+
+def test_letters_digits_and_other_scripts_are_untouched():
+    assert plain("Aston 2025 ünïcödé ward – Ålesund") == "Aston 2025 ünïcödé ward – Ålesund"
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), np.nan, pd.NA, pd.NaT])
+def test_missing_values_are_empty(value):
+    assert plain(value) == ""
+
+
+def test_numbers_and_other_values_become_text():
+    assert plain(12) == "12"
+    assert plain(-1.5) == r"\-1\.5"
+    assert plain(pd.Timestamp("2025-04-01")) == r"2025\-04\-01 00\:00\:00"

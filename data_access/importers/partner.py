@@ -65,7 +65,11 @@ KIND = "partner-incidents"
 FLAGS = ("is_domestic_abuse", "is_vawg", "is_alcohol", "is_weapon", "is_hate", "is_repeat")
 ASB_SOURCES = ("asb", "council_asb")
 RESERVED_SOURCES = ("police_uk", "sample_data")
-SENSITIVE_WORDS = ("sexual", "rape", "modern_slavery", "domestic_abuse")
+# Categories whose small counts can point at victims (kpis.disclosure): sexual offences, domestic
+# abuse, exploitation (child sexual/criminal exploitation, county lines), modern slavery and
+# trafficking, hate crime. A category is sensitive when its identifier contains one of these.
+SENSITIVE_WORDS = ("sexual", "rape", "domestic", "slavery", "trafficking", "exploitation",
+                   "hate")
 # Spellings of the ASB types partners use -> the identifiers the dashboard's ASB pages use.
 ASB_TYPE_ALIASES = {
     "neighbour_related": "neighbour", "neighbour_dispute": "neighbour", "neighbours": "neighbour",

@@ -16,13 +16,23 @@ reading) and an import (writing) must both carry on, so a DuckDB database is a *
 
 PostgreSQL needs none of this: an import is one transaction and readers see the old data until it
 commits. Readers connect with ``default_transaction_read_only`` and a ``statement_timeout``.
+
+When the database fails rather than the query: :func:`failure_kind` tells a database that is not
+answering (stopped, restarting, unreachable), too slow or read-only from any other error, so the
+pages can say so in plain words. Engines test a pooled PostgreSQL connection before using it
+(``pool_pre_ping``): after a server restart the dead connections are replaced, and the app works
+again without a restart. :func:`write_transaction` turns such failures into
+:class:`DatabaseUnavailable` or :class:`DatabaseReadOnly`, whose message says what happened and
+that nothing was changed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -35,7 +45,130 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "var" / "csp_dashboard.duckdb"
 DUCKDB_CONFIG = {"threads": 2, "memory_limit": "2GB"}
 READER_STATEMENT_TIMEOUT_MS = 30_000
+# Seconds to wait for a PostgreSQL server to accept a connection: a server that is down answers
+# at once ("connection refused"), but an unreachable host would otherwise hold a page for minutes.
+CONNECT_TIMEOUT_S = 5
 _GENERATIONS_KEPT = 2
+
+logger = logging.getLogger(__name__)
+
+# --- failures of the database itself ---------------------------------------------------------
+
+UNAVAILABLE = "unavailable"  # not answering: stopped, restarting, unreachable, out of connections
+TIMEOUT = "timeout"  # answering, but a statement ran past its time limit
+READ_ONLY = "read_only"  # answering, but refusing writes
+
+# PostgreSQL SQLSTATE codes (appendix A of the PostgreSQL manual).
+_PG_READ_ONLY = ("25006",)  # read_only_sql_transaction (also a hot standby)
+_PG_TIMEOUT = ("57014",)  # query_canceled, e.g. by statement_timeout
+_PG_UNAVAILABLE_PREFIXES = ("08", "57P")  # connection exceptions; admin/crash shutdown, starting up
+_PG_UNAVAILABLE = ("53300",)  # too_many_connections
+_OS_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class DatabaseFault(Exception):
+    """A failure of the database itself, with a message for the person who asked (what happened,
+    and that nothing was changed); the original error is the ``__cause__``."""
+
+    kind = UNAVAILABLE
+
+
+class DatabaseUnavailable(DatabaseFault):
+    """The database did not answer."""
+
+    kind = UNAVAILABLE
+
+
+class DatabaseReadOnly(DatabaseFault):
+    """The database (or, for DuckDB, its folder) refuses writes."""
+
+    kind = READ_ONLY
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+
+
+def _is_a(error: BaseException, modules: tuple[str, ...], name: str) -> bool:
+    """True when ``error`` is (a subclass of) the driver class ``name`` of one of ``modules``
+    (checked by name: the drivers need not be installed)."""
+    return any(cls.__name__ == name and (cls.__module__ or "").split(".")[0] in modules
+               for cls in type(error).__mro__)
+
+
+def _kind_of(error: BaseException) -> str | None:
+    if isinstance(error, DatabaseFault):
+        return error.kind
+    if isinstance(error, sa.exc.TimeoutError):  # no pooled connection free in time
+        return UNAVAILABLE
+    if isinstance(error, sa.exc.DBAPIError):
+        if error.connection_invalidated:
+            return UNAVAILABLE
+        return _kind_of(error.orig) if error.orig is not None else None
+    if isinstance(error, ConnectionError):
+        return UNAVAILABLE
+    if isinstance(error, OSError):
+        return READ_ONLY if error.errno in _OS_READ_ONLY else None
+    code = _sqlstate(error)
+    if code:
+        if code in _PG_READ_ONLY:
+            return READ_ONLY
+        if code in _PG_TIMEOUT:
+            return TIMEOUT
+        if code in _PG_UNAVAILABLE or code.startswith(_PG_UNAVAILABLE_PREFIXES):
+            return UNAVAILABLE
+        return None
+    if _is_a(error, ("psycopg", "psycopg2"), "OperationalError"):
+        return UNAVAILABLE  # no SQLSTATE: refused, lost or timed-out connections
+    if _is_a(error, ("duckdb", "_duckdb"), "IOException"):
+        text = str(error).lower()
+        if "read-only file system" in text or "permission denied" in text \
+                or "operation not permitted" in text:
+            return READ_ONLY
+        if "no space left" in text:
+            return None  # a full disk is its own message
+        return UNAVAILABLE  # the database file cannot be opened or read
+    return None
+
+
+def failure_kind(error: BaseException) -> str | None:
+    """:data:`UNAVAILABLE`, :data:`TIMEOUT` or :data:`READ_ONLY` when ``error`` is a failure of
+    the database itself (not of a query or of the program), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = _kind_of(current)
+        if kind is not None:
+            return kind
+        current = current.__cause__  # explicit chaining only: a later, unrelated error says nothing
+    return None
+
+
+def error_summary(error: BaseException) -> str:
+    """The first line of the driver's message, for logs and operators (no traceback)."""
+    inner = error.orig if isinstance(error, sa.exc.DBAPIError) and error.orig is not None else error
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    text = lines[0] if lines else type(inner).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def as_fault(error: BaseException, url: str) -> DatabaseFault | None:
+    """``error`` as a :class:`DatabaseFault` with a plain message about a write to ``url``, or
+    None when it is not a failure of the database itself."""
+    kind = failure_kind(error)
+    if kind is None:
+        return None
+    if isinstance(error, DatabaseFault):
+        return error
+    shown = safe_url(url)
+    if kind == READ_ONLY:
+        return DatabaseReadOnly(
+            f"the database at {shown} refuses writes ({error_summary(error)}), so nothing was changed; "
+            "reading still works. Ask its administrator to make it writable, then try again")
+    return DatabaseUnavailable(
+        f"the database at {shown} is not answering ({error_summary(error)}), so nothing was changed. "
+        "Check that the database server is running, then try again")
 
 
 def database_url() -> str:
@@ -108,12 +241,17 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs) -> sa.Engine:
             connect_args={"read_only": read_only, "config": config},
             **kwargs,
         )
-    connect_args = {}
+    connect_args: dict = {}
+    parsed = make_url(url)
+    if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     if read_only:
         connect_args["options"] = (
             "-c default_transaction_read_only=on "
             f"-c statement_timeout={READER_STATEMENT_TIMEOUT_MS}"
         )
+    # pool_pre_ping: a pooled connection is tested before use, so connections left dead by a
+    # server restart are replaced instead of failing the next page.
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
@@ -153,8 +291,12 @@ def _prune_generations(link: Path, current: Path) -> None:
     # Keep the newest old generation: a reader that has just resolved the link may still open it.
     for stale in older[_GENERATIONS_KEPT - 1:]:
         for path in (stale, stale.with_name(stale.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # housekeeping only: the new data are already published
+                logger.warning("could not remove the old generation %s: %s", path, exc)
 
 
 @contextlib.contextmanager
@@ -162,42 +304,81 @@ def write_transaction(url: str, *, fresh: bool = False) -> Iterator[sa.Connectio
     """One all-or-nothing write: yields a connection inside a transaction.
 
     On success the change is committed (PostgreSQL) or published as a new DuckDB generation; on
-    any exception nothing is changed and the exception propagates. ``fresh`` starts an empty DuckDB
-    database instead of copying the current one (used to build the default database).
+    any exception nothing is changed and the exception propagates. A database that does not
+    answer or refuses writes raises :class:`DatabaseUnavailable` or :class:`DatabaseReadOnly`
+    (the driver's error as the cause). ``fresh`` starts an empty DuckDB database instead of
+    copying the current one (used to build the default database).
     """
     if not is_duckdb(url):
         engine = make_engine(url)
         try:
-            with engine.begin() as conn:
-                yield conn
+            with _faults_explained(url, sa.exc.DBAPIError, sa.exc.TimeoutError):
+                with engine.begin() as conn:
+                    yield conn
         finally:
             engine.dispose()
         return
 
     link = duckdb_path(url)
-    with file_lock(link.with_name(link.name + ".lock")):
+    with contextlib.ExitStack() as stack:
+        # The generation scheme's own file operations: an OSError there that is the folder
+        # refusing writes (read-only, no permission) is explained as such.
+        with _faults_explained(url, OSError):
+            stack.enter_context(file_lock(link.with_name(link.name + ".lock")))
         current = Path(os.path.realpath(link)) if link.exists() else None
         generation = _new_generation_path(link)
-        if current is not None and not fresh:
-            shutil.copyfile(current, generation)
-        engine = sa.create_engine(
-            f"duckdb:///{generation}", connect_args={"config": dict(DUCKDB_CONFIG)},
-            poolclass=sa.pool.NullPool,
-        )
+        engine = None
         try:
-            with engine.begin() as conn:
-                yield conn
-            with engine.connect() as conn:
-                conn.exec_driver_sql("CHECKPOINT")
-            engine.dispose()
+            with _faults_explained(url, OSError):
+                if current is not None and not fresh:
+                    shutil.copyfile(current, generation)
+            engine = sa.create_engine(
+                f"duckdb:///{generation}", connect_args={"config": dict(DUCKDB_CONFIG)},
+                poolclass=sa.pool.NullPool,
+            )
+            # The caller's own errors pass as they are; only the database's are explained.
+            with _faults_explained(url, sa.exc.DBAPIError):
+                with engine.begin() as conn:
+                    yield conn
+            with _faults_explained(url, OSError, sa.exc.DBAPIError):
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("CHECKPOINT")
+                engine.dispose()
+                _publish_first(link, current, generation)
         except BaseException:
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
             for path in (generation, generation.with_name(generation.name + ".wal")):
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     path.unlink()
             raise
-        if current is not None and not link.is_symlink():
-            # First write to a plain DuckDB file: keep it aside, then switch to the link scheme.
-            os.replace(current, link.with_name(f"{link.stem}.g00000000-original{link.suffix}"))
-        _publish(link, generation)
         _prune_generations(link, generation)
+
+
+def _publish_first(link: Path, current: Path | None, generation: Path) -> None:
+    """Publish ``generation``; a plain DuckDB file (first write) is first kept aside, and put
+    back if publishing fails."""
+    adopted = None
+    if current is not None and not link.is_symlink():
+        # First write to a plain DuckDB file: keep it aside, then switch to the link scheme.
+        adopted = link.with_name(f"{link.stem}.g00000000-original{link.suffix}")
+        os.replace(current, adopted)
+    try:
+        _publish(link, generation)
+    except BaseException:
+        if adopted is not None:
+            os.replace(adopted, link)
+        raise
+
+
+@contextlib.contextmanager
+def _faults_explained(url: str, *types: type[BaseException]) -> Iterator[None]:
+    """Re-raise an error of ``types`` that is a failure of the database itself as a
+    :class:`DatabaseFault` (cause kept); anything else passes unchanged."""
+    try:
+        yield
+    except types as exc:
+        fault = as_fault(exc, url)
+        if fault is None or fault is exc:
+            raise
+        raise fault from exc

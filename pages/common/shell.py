@@ -169,7 +169,11 @@ def current_context() -> DataContext | None:
 
 class page_guard(contextlib.ContextDecorator):
     """Context manager and decorator: an exception becomes a short ``st.error``, never a
-    traceback on screen; the traceback goes to the server log with a reference to quote."""
+    traceback on screen; the traceback goes to the server log with a reference to quote.
+
+    A database that is not answering (stopped, restarting, unreachable) or too slow gets its own
+    message: it is not a fault of the dashboard, views already seen keep working from the cache,
+    and the page works again once the database answers (no restart needed)."""
 
     def __init__(self, what: str = "this page") -> None:
         self.what = what
@@ -190,6 +194,23 @@ class page_guard(contextlib.ContextDecorator):
                     icon=":material/info:")
             return True
         reference = uuid.uuid4().hex[:8]
+        kind = eng.failure_kind(exc)
+        if kind in (eng.UNAVAILABLE, eng.TIMEOUT):
+            # Expected during a database restart: one line in the log, not a traceback.
+            logger.warning("database %s while showing %s (reference %s): %s",
+                           "not answering" if kind == eng.UNAVAILABLE else "too slow",
+                           self.what, reference, eng.error_summary(exc))
+            if kind == eng.UNAVAILABLE:
+                problem = "The database is not answering just now"
+            else:
+                problem = "The database took too long to answer"
+            st.error(
+                f"{problem}, so {self.what} cannot be shown. Views you have already opened "
+                "still work from memory; this one will work again once the database answers, "
+                f"so try again in a moment. (Reference {reference} in the server log.)",
+                icon=":material/cloud_off:",
+            )
+            return True
         logger.error("could not show %s (reference %s)", self.what, reference,
                      exc_info=(exc_type, exc, tb))
         if isinstance(exc, sa.exc.DBAPIError):
@@ -219,20 +240,35 @@ def ensure_database(url: str, make_dataset: Callable[[], Any]) -> None:
     """Stop the script with a clear message unless the database has data.
 
     The embedded default database is built from ``make_dataset`` on first run, with a progress
-    bar; any other empty database gets the command that loads it.
+    bar; any other empty database gets the command that loads it. A database that does not
+    answer gets a message and a retry button; nothing about the failure is remembered, so the
+    next run (a reload, the button) checks again and the app recovers when the database does.
     """
     try:
         generation = eng.database_generation(url)
         if st.session_state.get(K_DB_READY) == (url, generation):
             return
         ready = bootstrap.has_data(url)
-    except Exception:
-        logger.exception("database check failed for %s", _shown_url(url))
-        st.error(
-            f"The dashboard cannot reach its database at `{_shown_url(url)}`. Check that the "
-            "database server is running and that DATABASE_URL is right, then reload this page.",
-            icon=":material/error:",
-        )
+    except Exception as exc:
+        shown = _shown_url(url)
+        if eng.failure_kind(exc) == eng.UNAVAILABLE:
+            logger.warning("database not answering at %s: %s", shown, eng.error_summary(exc))
+            st.error(
+                f"The dashboard cannot reach its database at `{shown}` just now: the database "
+                "is not answering (its server may be stopped or restarting). The dashboard "
+                "opens as soon as it answers: try again in a moment. If this lasts, check that "
+                "the database server is running and that DATABASE_URL is right.",
+                icon=":material/cloud_off:",
+            )
+        else:
+            logger.exception("database check failed for %s", shown)
+            st.error(
+                f"The dashboard cannot reach its database at `{shown}`. Check that the "
+                "database server is running and that DATABASE_URL is right, then reload this "
+                "page.",
+                icon=":material/error:",
+            )
+        st.button("Try again", key="shell_database_retry", icon=":material/refresh:")
         st.stop()
     if not ready:
         if not eng.is_default_database(url):

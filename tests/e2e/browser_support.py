@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +31,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(database_url: str, log_path: Path):
-    """A fresh ``streamlit run app.py`` on a free port reading ``database_url``; yields its URL."""
+def streamlit_server(database_url: str, log_path: Path, extra_args: Sequence[str] = ()):
+    """A fresh ``streamlit run app.py`` on a free port reading ``database_url``; yields its URL.
+
+    ``extra_args`` go to ``streamlit run`` after the server options (e.g. ``--secrets.files``).
+    """
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1"],
+             "--server.headless", "true", "--server.address", "127.0.0.1", *extra_args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"

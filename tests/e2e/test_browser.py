@@ -103,3 +103,35 @@ def test_a_copied_overview_link_reproduces_the_view(browser, server, shots):
     assert exceptions == 0 and errors == []
     assert boxes["LCSP"] == "South"
     assert "from=2025-04" in final_url and "lcsp=LCSP-S" in final_url
+
+
+def test_a_download_is_written_to_the_audit_log(browser, server, sample_db_url):
+    """Each click on a download goes in the audit log (who, which file, how many rows)."""
+    from data_access import access as store
+
+    engine = store.make_access_engine(store.access_url(sample_db_url))
+    store.ensure_access_store(engine)
+
+    def exports() -> int:
+        log = store.load_audit(engine, action="export", limit=10_000)
+        return int((log["file_name"] == "overview_headlines.csv").sum())
+
+    before = exports()
+    page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        page.goto(f"{server}/?fy=2025/26", timeout=TIMEOUT_MS)
+        button = page.get_by_role("button", name="Download headline figures (CSV)")
+        button.wait_for(timeout=TIMEOUT_MS)
+        with page.expect_download(timeout=TIMEOUT_MS) as download:
+            button.click()
+        assert download.value.suggested_filename == "overview_headlines.csv"
+        deadline = time.monotonic() + 20
+        while exports() == before and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert exports() == before + 1
+        line = store.load_audit(engine, action="export", limit=1).iloc[0]
+        assert line["user_email"] == "demo@localhost" and line["user_role"] == "admin"
+        assert line["rows"] == 8  # the eight headline measures
+    finally:
+        page.close()
+        engine.dispose()

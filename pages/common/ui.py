@@ -141,6 +141,8 @@ def download_button(
     frame: pd.DataFrame, file_name: str, *, key: str, label: str = "Download CSV"
 ) -> None:
     """A formula-safe CSV download of ``frame`` (for roles allowed to download; audited)."""
+    if not auth.can("download"):  # nothing to make for a role without downloads
+        return
     export_button(label, csv_bytes(frame), file_name, key=key, mime="text/csv", rows=len(frame))
 
 

@@ -38,6 +38,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from data_access.importers import common
 from data_access.loading import log_import, next_id
 from data_access.schema import fund_allocations, fund_projects, fund_spend, imports
 from kpis.periods import fy_label, parse_fy
@@ -250,7 +251,7 @@ def _read_csv(data: bytes) -> _Table:
 
 
 def _read_xlsx(data: bytes, kind: str | None) -> _Table:
-    import openpyxl  # read_only streams rows; defusedxml guards the XML when installed
+    import openpyxl  # read_only streams rows; _read_workbook has checked the archive and XML
 
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
@@ -276,27 +277,45 @@ def _read_xlsx(data: bytes, kind: str | None) -> _Table:
         workbook.close()
 
 
+def _read_workbook(file_name: str, data: bytes, kind: str | None) -> _Table:
+    """An .xlsx upload read with the partnership importers' guards: never without defusedxml
+    (an "XML bomb" or an external entity is then refused, not expanded), never a workbook
+    packed like a zip bomb, and any read error a problem in the file."""
+    def refused(message: str) -> FundImportError:
+        return FundImportError([ImportProblem(file_name, None, None, f"the file {message}")])
+
+    if not common.xml_is_defused():
+        raise refused("cannot be read safely on this server: .xlsx reading needs the "
+                      "defusedxml package (install it, and do not set "
+                      "OPENPYXL_DEFUSEDXML=False); save the file as CSV")
+    problem = common.xlsx_archive_problem(data, MAX_BYTES * common.MAX_UNPACKED_FACTOR)
+    if problem:
+        raise refused(problem)
+    try:
+        return _read_xlsx(data, kind)
+    except Exception as exc:  # a damaged workbook raises anything from zipfile to XML errors
+        raise refused(common.xlsx_failure(exc)) from None
+
+
 def read_fund_file(file_name: str, data: bytes, kind: str | None = None) -> _Table:
     """Header and rows of a CSV or XLSX file; raises FundImportError when it cannot be read."""
     lower = file_name.lower()
     if len(data) > MAX_BYTES:
         raise FundImportError([ImportProblem(
             file_name, None, None, f"file is larger than {MAX_BYTES // 1024 // 1024} MB")])
-    try:
-        if lower.endswith(".csv"):
+    if lower.endswith(".csv"):
+        try:
             table = _read_csv(data)
-        elif lower.endswith(".xlsx"):
-            table = _read_xlsx(data, kind)
-        else:
+        except Exception as exc:  # the csv module's own errors (a NUL byte, a field too long)
             raise FundImportError([ImportProblem(
-                file_name, None, None, "only .csv and .xlsx files can be imported (save an .xls "
-                                       "file as .xlsx first)")])
-    except FundImportError:
-        raise
-    except Exception as exc:  # a corrupt workbook raises anything from zipfile to XML errors
-        fmt = lower.rsplit(".", 1)[-1].upper()
+                file_name, None, None, f"could not be read as CSV: {type(exc).__name__}")]
+            ) from None
+    elif lower.endswith(".xlsx"):
+        table = _read_workbook(file_name, data, kind)
+    else:
         raise FundImportError([ImportProblem(
-            file_name, None, None, f"could not be read as {fmt}: {type(exc).__name__}")]) from None
+            file_name, None, None, "only .csv and .xlsx files can be imported (save an .xls "
+                                   "file as .xlsx first)")])
     if not table.header:
         raise FundImportError([ImportProblem(file_name, None, None, "the file is empty")])
     if len(table.rows) > MAX_ROWS:

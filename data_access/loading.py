@@ -10,10 +10,8 @@ caller's transaction, so a failure anywhere leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
-import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -80,40 +78,33 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> in
     if dialect == "postgresql":
         raw = conn.connection.driver_connection
         col_list = ", ".join(f'"{c}"' for c in columns)
-        buffer = io.StringIO()
-        _frame_for_copy(frame).to_csv(buffer, index=False, header=False, na_rep="\\N")
+        # Rows travel as values, not as CSV text for the server to split: psycopg writes COPY's
+        # text format itself, escaping every backslash, tab and line break and sending None as
+        # NULL, so any string (one holding a lone carriage return, or exactly "\N") arrives
+        # exactly as it was. Names come from the schema, never from input.
         with raw.cursor() as cur:
-            with cur.copy(
-                f'COPY "{table.name}" ({col_list}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')'
-            ) as copy:
-                copy.write(buffer.getvalue())
+            with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as copy:
+                for row in _copy_rows(table, frame):
+                    copy.write_row(row)
         return len(frame)
     records = _records(frame)
     conn.execute(table.insert(), records)
     return len(records)
 
 
-def _frame_for_copy(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        series = out[col]
-        if pd.api.types.is_bool_dtype(series):
-            out[col] = series.map({True: "t", False: "f"})
-        elif pd.api.types.is_datetime64_any_dtype(series):
-            out[col] = series.dt.strftime("%Y-%m-%d")
-        elif series.dtype == object:
-            out[col] = series.map(_copy_text)
-    return out
+def _copy_rows(table: sa.Table, frame: pd.DataFrame) -> Iterator[tuple]:
+    """The rows of ``frame`` as tuples of plain Python values (None where missing)."""
+    return zip(*(_copy_values(frame[c], table.c[c]) for c in frame.columns))
 
 
-def _copy_text(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+def _copy_values(series: pd.Series, column: sa.Column) -> list:
+    """One column as Python values for COPY: None for every kind of missing value, dates as
+    dates, numbers and flags as Python numbers and bools."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series.dt.date if isinstance(column.type, sa.Date) else series
+    else:
+        values = series
+    return values.astype(object).where(series.notna(), None).tolist()
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -17,6 +17,9 @@ as written and none of it is markup. A bare web address stays a link that shows 
 address (GitHub-flavoured Markdown links addresses after escapes are resolved), which deceives
 no one. It is for markdown only: text placed inside raw HTML (``unsafe_allow_html=True``) needs
 :func:`html.escape` instead, because backslash escapes do not apply inside an HTML block.
+
+:func:`code_span` quotes a value (one typed into a link, say) as a code span cut short: shown
+literally, in a code font that sets it apart from the sentence around it.
 """
 
 from __future__ import annotations
@@ -28,13 +31,29 @@ import pandas as pd
 
 _ESCAPE = {ord(ch): "\\" + ch for ch in string.punctuation}
 _BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029]+")  # and tabs: all become one space
+_CODE_BREAKS = {ord(ch): " " for ch in "\r\n\t\f\v\u2028\u2029"}
+QUOTE_LIMIT = 40  # characters of a quoted value shown (a link's value may be any length)
+
+
+def plain_text(value: object) -> str:
+    """``value`` as text: None or NaN -> ""."""
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value)
+                         and pd.isna(value)):
+        return ""
+    return str(value)
 
 
 def plain(value: object) -> str:
     """``value`` as markdown that shows exactly its text: punctuation escaped, line breaks
     (which could start a list, a heading or a quote) turned into spaces; None or NaN -> ""."""
-    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value)
-                         and pd.isna(value)):
-        return ""
-    text = _BREAKS.sub(" ", str(value))
-    return text.translate(_ESCAPE)
+    return _BREAKS.sub(" ", plain_text(value)).translate(_ESCAPE)
+
+
+def code_span(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` (e.g. a value from a link that was ignored) quoted as a markdown code span,
+    shown literally and cut to ``limit`` characters: backticks (which would close the span)
+    are dropped, and each line break (a blank line would end the paragraph, and the span with
+    it) becomes a space."""
+    text = plain_text(value).replace("`", "").translate(_CODE_BREAKS)
+    return f"`{text[:limit]}`"
+

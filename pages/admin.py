@@ -42,6 +42,7 @@ from data_access.importers.common import ImportRejected, ImportSummary, Problem
 from data_access.load import KINDS
 from kpis import exports
 from kpis.periods import parse_fy
+from kpis.text_safety import code_span, plain
 from data_access import access as access_store
 from kpis import access as roles
 from pages.common import auth, shell, ui
@@ -143,7 +144,8 @@ def _fy_option(label: str, key: str, help_text: str) -> tuple[int | None, str | 
     try:
         return parse_fy(text), None
     except ValueError:
-        return None, f"{label}: write a financial year like 2025/26 (found `{text[:20]}`)."
+        return None, (f"{label}: write a financial year like 2025/26 (found "
+                      f"{code_span(text, 20)}).")
 
 
 def show_options(kind: str) -> tuple[dict, list[str]]:
@@ -291,7 +293,7 @@ def _run_import(kind, uploads, options, loaded_by, progress, dry_run) -> ImportS
 def render_result(result: ImportResult) -> None:
     """The outcome of the last Check or Import."""
     what = "Check" if result.mode == "check" else "Import"
-    files = ", ".join(result.files)
+    files = ", ".join(plain(name) for name in result.files)  # names chosen by whoever made them
     if result.error:
         st.error(
             f"{what} of {files} could not be completed because of an internal error; nothing "
@@ -339,9 +341,10 @@ def render_result(result: ImportResult) -> None:
         st.markdown(f"**Period:** {summary.period_from:%d %b %Y} to {summary.period_to:%d %b %Y}")
     details = [d for d in summary.details if not d.startswith("dry run")]
     if details:
-        st.markdown("\n".join(f"- {d}" for d in details))
+        # Details and warnings name the files and sheets read: shown as text.
+        st.markdown("\n".join(f"- {plain(d)}" for d in details))
     for warning in summary.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(plain(warning), icon=":material/warning:")
 
 
 def render_admin_page() -> None:
@@ -397,7 +400,8 @@ def render_load_data() -> None:
     c2.button("Import", key="admin_import", disabled=not ready, type="primary",
               icon=":material/upload:", help="Check, then write, in one step.",
               on_click=state.__setitem__, args=(K_ACTION, "import"))
-    c3.caption(f"Loaded by **{loaded_by}** into `{eng.safe_url(connection.current_url())}`.")
+    c3.caption(f"Loaded by **{plain(loaded_by)}** into "
+               f"`{eng.safe_url(connection.current_url())}`.")
     action = state.pop(K_ACTION, None)
     if action and ready:
         uploads = [(f.name, f.getvalue()) for f in files]
@@ -445,9 +449,9 @@ def _assign() -> None:
                                  display_name=str(state.get(K_USER_NAME) or "")[:200] or None,
                                  granted_by_role=me.role)
     except ValueError as exc:
-        state[K_USER_MESSAGE] = ("error", f"Not saved: {exc}.")
+        state[K_USER_MESSAGE] = ("error", f"Not saved: {plain(exc)}.")
         return
-    state[K_USER_MESSAGE] = ("success", f"{email} is now {roles.ROLE_LABELS[role]}"
+    state[K_USER_MESSAGE] = ("success", f"{plain(email)} is now {roles.ROLE_LABELS[role]}"
                                         + (f" for {', '.join(lcsps)}" if lcsps else "") + ".")
     state[K_USER_EMAIL] = ""
     state[K_USER_NAME] = ""
@@ -467,7 +471,7 @@ def _revoke() -> None:
         state[K_USER_MESSAGE] = ("error", "The last administrator cannot be removed.")
         return
     access_store.revoke_role(engine, email, revoked_by=me.email, revoked_by_role=me.role)
-    state[K_USER_MESSAGE] = ("success", f"{email} has no role now.")
+    state[K_USER_MESSAGE] = ("success", f"{plain(email)} has no role now.")
 
 
 def render_users() -> None:

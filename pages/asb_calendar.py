@@ -31,6 +31,7 @@ from data_access import connection, queries
 from data_access.connection import cached
 from kpis import asb_seasonality as seas
 from kpis.exports import safe_frame_for_export
+from kpis.text_safety import code_span, plain
 from pages.common import shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
@@ -119,6 +120,12 @@ def _nearest_threshold(text: str) -> float:
     return min(THRESHOLDS, key=lambda t: abs(t - value))
 
 
+def _ignored(key: str, params: dict[str, str], expected: str) -> str:
+    """A note on a value from the link that was not used: the key, the value (quoted, cut
+    short) and what it should have been."""
+    return f"{key}={code_span(params[key])} ({expected})"
+
+
 def _apply_link(sources: pd.DataFrame) -> tuple[list[str], str | None]:
     """Set the page's state from the link when it differs from what the page last wrote.
 
@@ -133,27 +140,28 @@ def _apply_link(sources: pd.DataFrame) -> tuple[list[str], str | None]:
         if params["asb_source"] in set(sources["source"]):
             state[K_SOURCE] = params["asb_source"]
         else:
-            ignored.append("asb_source")
+            ignored.append(_ignored("asb_source", params, "not a source of ASB data"))
     if "asb_rows" in params:
         if params["asb_rows"] in ROW_CHOICES:
             state[K_ROWS] = params["asb_rows"]
         else:
-            ignored.append("asb_rows")
+            ignored.append(_ignored("asb_rows", params, f"one of {', '.join(ROW_CHOICES)}"))
     if "asb_grain" in params:
         if params["asb_grain"] in GRAIN_CHOICES:
             state[K_GRAIN] = params["asb_grain"]
         else:
-            ignored.append("asb_grain")
+            ignored.append(_ignored("asb_grain", params, f"one of {', '.join(GRAIN_CHOICES)}"))
     if "asb_threshold" in params:
         try:
             state[K_THRESHOLD] = _nearest_threshold(params["asb_threshold"])
         except ValueError:
-            ignored.append("asb_threshold")
+            ignored.append(_ignored("asb_threshold", params, f"a number from {THRESHOLDS[0]:.2f} "
+                                    f"to {THRESHOLDS[-1]:.2f}"))
     if "asb_print" in params:
         if params["asb_print"] in ("0", "1"):
             state[K_PRINT] = params["asb_print"] == "1"
         else:
-            ignored.append("asb_print")
+            ignored.append(_ignored("asb_print", params, "0 or 1"))
     asked_type = params.get("asb_type", ALL_TYPES)[:80]
     state[K_TYPE] = asked_type
     return ignored, asked_type
@@ -186,7 +194,8 @@ def show_settings(sources: pd.DataFrame) -> CalendarSettings:
             # A type from a link that this source lacks is reported; a type left over from
             # another source is quietly reset.
             if asked_type:
-                ignored.append("asb_type")
+                ignored.append(f"asb_type={code_span(asked_type)} (not an ASB type of this "
+                               "source)")
             state[K_TYPE] = ALL_TYPES
         rows = c2.radio("Rows", tuple(ROW_CHOICES), key=K_ROWS, format_func=ROW_CHOICES.get,
                         horizontal=True, help="One row per ASB type, or per area for one type.")
@@ -209,7 +218,7 @@ def show_settings(sources: pd.DataFrame) -> CalendarSettings:
                               help="A compact page for an LCSP meeting: print it with the "
                                    "browser (Ctrl+P), A4 landscape.")
     if ignored:
-        st.warning("Some settings in the link were not used: " + ", ".join(ignored) + ".",
+        st.warning("Some settings in the link were not used: " + "; ".join(ignored) + ".",
                    icon=":material/link_off:")
     settings = CalendarSettings(
         source=source, source_grain=str(info["grain"]), has_hours=bool(info["has_hours"]),
@@ -749,7 +758,7 @@ def render_hotspot_links(view: CalendarView, settings: CalendarSettings, filters
                           "predicted rise", peak))
     with st.container(key="asb_calendar_screen_only"):
         for label, params in links:
-            st.page_link("pages/hotspots.py", label=label, icon=":material/map:",
+            st.page_link("pages/hotspots.py", label=plain(label), icon=":material/map:",
                          query_params=params)
 
 
@@ -773,7 +782,7 @@ def render_past(data: CalendarData, view: CalendarView, settings: CalendarSettin
                 filters: Filters) -> None:
     """The past by day (GitHub-style) and by hour of the week, for the sidebar period."""
     what = type_label(settings.asb_type)
-    st.subheader(f"The past: {what}, {filters.period.label}")
+    st.subheader(f"The past: {plain(what)}, {filters.period.label}")
     if data.daily is None:
         st.info("This source gives the month only (police.uk), so there is no day-by-day "
                 "calendar or hour of the week. Choose partners' data above for those.",
@@ -813,7 +822,7 @@ def render_performance(view: CalendarView, data: CalendarData, settings: Calenda
                "peak periods are compared with what then happened. Fewer incidents than "
                "expected in the peaks is what interventions aim for.")
     first_row = data.row_order[0] if data.row_order else ALL_ASB
-    st.markdown(performance_sentence(view, first_row, settings.grain))
+    st.markdown(plain(performance_sentence(view, first_row, settings.grain)))
     table = performance_table(view, settings.grain)
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"Difference %": st.column_config.NumberColumn(format="percent")})
@@ -855,7 +864,8 @@ def render_asb_calendar_page() -> None:
     render_data_warnings([settings.source], filters.period)
     data = load_calendar_data(settings, filters, context.lcsps)
     if data.counts.empty:
-        st.info(f"No ASB from {source_label(settings.source)} in {filters.area_label}.",
+        st.info(f"No ASB from {plain(source_label(settings.source))} in "
+                f"{filters.area_label_md}.",
                 icon=":material/info:")
         return
     view = cached_view(data, settings, filters)
@@ -865,8 +875,9 @@ def render_asb_calendar_page() -> None:
     if settings.printable:
         render_printable(view, data, settings, filters, lines, accuracy)
         return
-    st.markdown(" ".join(f"{line}" for line in lines))
-    st.info(f"**How far to trust it.** {accuracy}", icon=":material/fact_check:")
+    # The lines name areas, ASB types and sources from the data: shown as text.
+    st.markdown(" ".join(plain(line) for line in lines))
+    st.info(f"**How far to trust it.** {plain(accuracy)}", icon=":material/fact_check:")
     st.subheader("The coming year")
     render_calendar(view, data, settings, filters)
 
@@ -878,7 +889,7 @@ def render_asb_calendar_page() -> None:
     else:
         summary = view.driver_summary
         if len(summary):
-            top = "; ".join(f"{r.name} ({r.rises})" for r in summary.head(4).itertuples())
+            top = "; ".join(f"{plain(r.name)} ({r.rises})" for r in summary.head(4).itertuples())
             st.markdown(f"Events overlapping the most predicted rises (number of rises): {top}.")
         left, right = st.columns([5, 2])
         with left:
@@ -902,8 +913,8 @@ def render_printable(view: CalendarView, data: CalendarData, settings: CalendarS
     """One page for an LCSP meeting: the calendar, its rises and how far to trust it."""
     st.html(PRINT_CSS)
     title = f"ASB seasonality calendar: {filters.area_label}"
-    st.markdown(f"### {filters.area_label}")
-    st.markdown("  \n".join([*lines, f"How far to trust it: {accuracy}"]))
+    st.markdown(f"### {filters.area_label_md}")
+    st.markdown("  \n".join(plain(line) for line in [*lines, f"How far to trust it: {accuracy}"]))
     fig = calendar_figure(view, data.row_order, settings.grain, settings.threshold)
     st.plotly_chart(fig, width="stretch", key="asb_calendar_print_chart",
                     config={"displaylogo": False, "staticPlot": True})
@@ -913,11 +924,12 @@ def render_printable(view: CalendarView, data: CalendarData, settings: CalendarS
     else:
         shown = rises.head(25).assign(**{"Seasonal index": rises["Seasonal index"].head(25)
                                          .map(lambda v: f"{v:.2f}")})
-        st.table(shown)
+        # st.table renders its cells as markdown: rows and events are names from the data.
+        st.table(shown.assign(**{c: shown[c].map(plain) for c in ("Row", "Period", "Events")}))
         if len(rises) > 25:
             st.caption(f"First 25 of {len(rises)} predicted rises; the CSV has them all.")
     first_row = data.row_order[0] if data.row_order else ALL_ASB
-    st.markdown(performance_sentence(view, first_row, settings.grain))
+    st.markdown(plain(performance_sentence(view, first_row, settings.grain)))
     st.caption(f"Printed from the community safety dashboard on {ui.fmt_day(dt.date.today())}. "
                f"{RISE} = predicted rise. Use the browser's Print (Ctrl+P), A4 landscape.")
     with st.container(key="asb_calendar_screen_only"):

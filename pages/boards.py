@@ -45,6 +45,7 @@ from kpis.change import RAG_GLYPHS, RAG_LABELS
 from kpis.disclosure import DisclosureRule
 from kpis.periods import fy_label, fy_start_year
 from kpis.registry import Kpi, Registry, load_registry, measure_specs, merge_definitions, safe_ratio
+from kpis.text_safety import code_span, plain
 from pages.common import auth, protect, shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
@@ -120,18 +121,19 @@ def _apply_url(registry: Registry) -> list[str]:
         if url[P_VIEW] in VIEWS:
             st.session_state[K_VIEW] = url[P_VIEW]
         else:
-            ignored.append(f"{P_VIEW} (one of {', '.join(VIEWS)})")
+            ignored.append(f"{P_VIEW}={code_span(url[P_VIEW])} (one of {', '.join(VIEWS)})")
     if P_BOARD in url:
         if url[P_BOARD] in boards or url[P_BOARD] == ALL_BOARDS:
             st.session_state[K_BOARD] = url[P_BOARD]
         else:
-            ignored.append(f"{P_BOARD} (not a board of this partnership)")
+            ignored.append(f"{P_BOARD}={code_span(url[P_BOARD])} (not a board of this "
+                           "partnership)")
     if P_SLIDE in url:
         text = url[P_SLIDE]
         if text.isdigit() and 1 <= int(text) <= 500:
             st.session_state[K_SLIDE] = int(text) - 1
         else:
-            ignored.append(f"{P_SLIDE} (a slide number)")
+            ignored.append(f"{P_SLIDE}={code_span(text)} (a slide number)")
     return ignored
 
 
@@ -577,34 +579,33 @@ def _sparkline(summary: pb.KpiSummary) -> list | None:
 def _badges_markdown(summary: pb.KpiSummary, show_rag: bool) -> str:
     """The icons as one line of Streamlit badges: glyph and words, colour only as a third cue."""
     badges = [summary.variation, summary.assurance]
-    parts = [f":{BADGE_COLOURS.get(icon.colour, 'gray')}-badge[{_md(icon.text)}]" for icon in badges]
+    parts = [f":{BADGE_COLOURS.get(icon.colour, 'gray')}-badge[{plain(icon.text)}]"
+             for icon in badges]
     if show_rag:
-        parts.append(f":{RAG_BADGES[summary.rag]}-badge[{_md(RAG_GLYPHS[summary.rag] + ' ' + RAG_LABELS[summary.rag])}]")
+        rag = plain(f"{RAG_GLYPHS[summary.rag]} {RAG_LABELS[summary.rag]}")
+        parts.append(f":{RAG_BADGES[summary.rag]}-badge[{rag}]")
     return " ".join(parts)
-
-
-def _md(text: str) -> str:
-    """Text safe inside Streamlit markdown (no emphasis, strikethrough or links from data)."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!~|<>:$" else ch for ch in str(text))
 
 
 def render_card(summary: pb.KpiSummary, data: BoardsData, settings: BoardSettings) -> None:
     """One compact KPI card: label, value, sparkline, icons as badges (text + glyph), target."""
     with st.container(border=True):
-        st.markdown(f"**{_md(summary.kpi.label)}**", help=summary.kpi.description or None)
+        st.markdown(f"**{plain(summary.kpi.label)}**",
+                    help=plain(summary.kpi.description) or None)
         if summary.is_protected:
-            st.metric(summary.kpi.label, _shown_value(summary), label_visibility="collapsed")
-            st.caption(_md(_protected_line(summary)))
+            st.metric(plain(summary.kpi.label), _shown_value(summary),
+                      label_visibility="collapsed")
+            st.caption(plain(_protected_line(summary)))
             return
-        st.metric(summary.kpi.label, _shown_value(summary, compact=True),
+        st.metric(plain(summary.kpi.label), _shown_value(summary, compact=True),
                   label_visibility="collapsed", chart_data=_sparkline(summary))
         st.markdown(_badges_markdown(summary, settings.show_rag))
         month = f"{summary.latest_period:%b %Y}" if summary.latest_period is not None else "no data"
         if summary.kpi.data == "actions":
             month = f"status as at {ui.fmt_day(data.as_at)}"
-        lines = [f"{month} · {summary.vs_target}"]
+        lines = [plain(f"{month} · {summary.vs_target}")]
         if summary.is_exception:
-            lines.insert(0, f"**⚑ Exception: {summary.exception_reason}**")
+            lines.insert(0, f"**⚑ Exception: {plain(summary.exception_reason)}**")
         st.caption("  \n".join(lines))
 
 
@@ -626,7 +627,7 @@ def render_overview(filters: Filters, data: BoardsData, settings: BoardSettings)
             continue
         with st.container(border=True):
             head = st.columns([5, 2], vertical_alignment="center")
-            head[0].subheader(row.label, anchor=False)
+            head[0].subheader(plain(row.label), anchor=False)
             head[0].caption(_counts_line(row))
             head[1].button("Open board", key=f"boards_open_{row.board_id}", icon=":material/open_in_new:",
                            on_click=_open_board, args=(row.board_id,))
@@ -656,22 +657,23 @@ def render_kpi_detail(summary: pb.KpiSummary, data: BoardsData, settings: BoardS
     """One KPI: icons, words, its SPC chart and table."""
     kpi = summary.kpi
     with st.container(border=True):
-        st.subheader(kpi.label, anchor=False)
+        st.subheader(plain(kpi.label), anchor=False)
         if summary.is_protected:
-            st.metric(kpi.label, _shown_value(summary), label_visibility="collapsed")
-            st.caption(_md(summary.protected.period))
+            st.metric(plain(kpi.label), _shown_value(summary), label_visibility="collapsed")
+            st.caption(plain(summary.protected.period))
             st.info(f"{pb.PROTECTED_NOTE} Choose the whole partnership to see this KPI's "
                     "monthly chart.", icon=":material/lock:")
             return
         st.markdown(_badges_markdown(summary, settings.show_rag))
         if summary.is_exception:
-            st.markdown(f"**⚑ Exception: {summary.exception_reason}**")
-        st.markdown(_md(board_charts.value_caption(summary)))
+            st.markdown(f"**⚑ Exception: {plain(summary.exception_reason)}**")
+        st.markdown(plain(board_charts.value_caption(summary)))
         facts = [kpi.description, f"Source: {kpi.source}" if kpi.source else "",
                  f"Target rule: {kpi.target.describe()}" if kpi.target else ""]
         if summary.spc is not None:
             facts.extend(note.capitalize() for note in summary.spc.notes)
-        st.caption(" · ".join(f for f in facts if f))
+        # The description and source are text from kpi_definitions: shown as written.
+        st.caption(" · ".join(plain(f) for f in facts if f))
         ui.chart_with_data(board_charts.spc_figure(summary, show_title=False),
                            board_charts.spc_table(summary), key=f"boards_spc_{kpi.id}",
                            file_name=f"spc_{kpi.id}.csv")
@@ -909,10 +911,10 @@ def render_detail(filters: Filters, data: BoardsData, settings: BoardSettings) -
     if row is None:
         st.info("This board has no KPIs.")
         return
-    st.header(row.label, anchor=False)
+    st.header(plain(row.label), anchor=False)
     st.caption(_counts_line(row))
     if not row.summaries:
-        st.info(f"None of this board's KPIs is reported for {data.area_label}.")
+        st.info(f"None of this board's KPIs is reported for {plain(data.area_label)}.")
     _audit_sensitive(filters, data, row.summaries, f"Board detail, {row.label}")
     for summary in row.summaries:
         render_kpi_detail(summary, data, settings)
@@ -1005,7 +1007,7 @@ def render_boards_page() -> None:
     settings = show_settings(registry, filters)
     data = load_boards_data(filters, registry, settings)
     _write_url(settings)
-    st.markdown(f"**{filters.period.label}** · **{data.area_label}** · latest month "
+    st.markdown(f"**{filters.period.label}** · **{plain(data.area_label)}** · latest month "
                 f"{ui.fmt_month(data.end)} · charts from {ui.fmt_month(data.window_start)}")
     if not (auth.can("board_actions") and auth.can("board_pack")):
         st.caption(MEMBERS_ONLY)
@@ -1030,8 +1032,8 @@ def render_boards_page() -> None:
     if data.protected:
         notes.append(f"{pb.PROTECTED_NOTE} {disclosure.note(data.rule)}")
     st.caption(" ".join(notes))
-    for note in data.notes:
-        st.warning(note, icon=":material/warning:")
+    for note in data.notes:  # registry problems quote kpi_definitions values: as text
+        st.warning(plain(note), icon=":material/warning:")
 
 
 # Streamlit runs a page as __main__; importing the module (tests) draws nothing.

@@ -15,6 +15,7 @@ import streamlit as st
 
 from data_access import connection, queries, schema
 from data_access import engine as eng
+from kpis.text_safety import plain
 from pages.common import shell, ui
 from pages.common.data_warnings import (
     break_text, find_series_breaks, lsoa_boundary_text, month_gaps, month_list, source_label,
@@ -86,7 +87,7 @@ def compute_source_coverage(
 
 def incomplete_text(source: str, months: list[pd.Timestamp]) -> str:
     """One sentence on a source's incomplete months, for a warning."""
-    return (f"**{source_label(source)}**: {_month_list(months, 12)} "
+    return (f"**{plain(source_label(source))}**: {_month_list(months, 12)} "
             f"{'was' if len(months) == 1 else 'were'} published incomplete at the source; "
             "counts for them are too low and comparisons that include them understate.")
 

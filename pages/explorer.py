@@ -41,6 +41,7 @@ from data_access import explorer_queries as eq
 from data_access.connection import cached
 from kpis import disclosure, exports
 from kpis.disclosure import DisclosureRule
+from kpis.text_safety import code_span
 from pages.common import auth, protect, shell, ui
 from pages.common.data_warnings import render_data_warnings, source_label
 from pages.common.shell import Filters
@@ -134,11 +135,6 @@ class ExplorerSettings:
         return f"{label} per 1,000 residents" if self.show == "rate" else label
 
 
-def _quote(value: str) -> str:
-    text = str(value).replace("`", "").replace("\n", " ")
-    return f"`{text[:40]}`"
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in str(text).split(",") if part.strip()]
 
@@ -152,7 +148,7 @@ def _apply_link(sources: list[str], categories: list[str]) -> list[str]:
     state, ignored = st.session_state, []
     for key, value in params.items():
         if len(value) > _MAX_PARAM_LENGTH:
-            ignored.append(f"{key}={_quote(value)} (too long)")
+            ignored.append(f"{key}={code_span(value)} (too long)")
     params = {k: v for k, v in params.items() if len(v) <= _MAX_PARAM_LENGTH}
     # A link sets the whole view: what it does not say takes the default.
     for key, session_key, allowed, what in _CHOICES:
@@ -161,17 +157,17 @@ def _apply_link(sources: list[str], categories: list[str]) -> list[str]:
             if params[key] in allowed:
                 state[session_key] = params[key]
             else:
-                ignored.append(f"{key}={_quote(params[key])} (not {what})")
+                ignored.append(f"{key}={code_span(params[key])} (not {what})")
     if state[K_COLUMNS] == state[K_ROWS]:
         if "ex_cols" in params:
-            ignored.append(f"ex_cols={_quote(params['ex_cols'])} (the same as the rows)")
+            ignored.append(f"ex_cols={code_span(params['ex_cols'])} (the same as the rows)")
         state[K_COLUMNS] = "period" if state[K_ROWS] != "period" else NO_COLUMNS
     for key, session_key, known, what in (("ex_sources", K_SOURCES, sources, "a source"),
                                           ("ex_cats", K_CATEGORIES, categories, "a category")):
         if key in params:
             values = _split(params[key])
             unknown = [v for v in values if v not in known]
-            ignored += [f"{key}: {_quote(v)} (not {what} with data)" for v in unknown]
+            ignored += [f"{key}: {code_span(v)} (not {what} with data)" for v in unknown]
             state[session_key] = [v for v in dict.fromkeys(values) if v in known]
         else:
             state[session_key] = []
@@ -937,7 +933,7 @@ def render_explorer_page() -> None:
                    icon=":material/lock:")
         return
     filters = shell.current_filters()
-    st.markdown(f"**{filters.period.label}** · **{filters.area_label}** · choose a measure, "
+    st.markdown(f"**{filters.period.label}** · **{filters.area_label_md}** · choose a measure, "
                 "what goes in the rows and columns, and filters; the sidebar sets the period and "
                 "area.")
     available = cached(eq.load_sources)

@@ -47,6 +47,7 @@ from kpis import exports, periods
 from kpis import fund_charts as fc
 from kpis import fund_spend as fs
 from kpis.periods import fy_label
+from kpis.text_safety import code_span, plain
 from pages.common import auth, shell, ui
 
 logger = logging.getLogger("csp_dashboard.fund")
@@ -169,12 +170,14 @@ def _apply_url(years: list[int]) -> list[str]:
                 raise ValueError("not a fund year")
             st.session_state[K_YEAR] = fy
         except ValueError:
-            ignored.append(f"{P_YEAR} (a fund year such as {fy_label(years[0])})")
+            ignored.append(f"{P_YEAR}={code_span(url[P_YEAR])} (a fund year such as "
+                           f"{fy_label(years[0])})")
     if P_SECTION in url:
         if url[P_SECTION] in SECTIONS:
             st.session_state[K_SECTION] = SECTIONS[url[P_SECTION]]
         else:
-            ignored.append(f"{P_SECTION} (one of {', '.join(SECTIONS)})")
+            ignored.append(f"{P_SECTION}={code_span(url[P_SECTION])} (one of "
+                           f"{', '.join(SECTIONS)})")
     return ignored
 
 
@@ -364,7 +367,7 @@ def render_headline(view: FundYearView) -> None:
     else:
         days = nxt["days_to_go"]
         row[3].metric("Next OPCC return", ui.fmt_day(nxt["due_date"]), border=True,
-                      delta=nxt["name"], delta_color="off", delta_arrow="off",
+                      delta=plain(nxt["name"]), delta_color="off", delta_arrow="off",
                       help=f"Due {'today' if days == 0 else f'in {days} days'} "
                            f"(as at {ui.fmt_day(view.returns_as_at)}).")
     st.markdown(fc.breakdown_line(s))
@@ -398,7 +401,7 @@ def render_summary(view: FundYearView, settings: FundSettings) -> None:
                    file_name=f"fund_waterfall_{_slug(s.fy_start)}.csv")
     notes = view.data.year.get("notes")
     if notes:
-        st.caption(f"Notes on {s.financial_year}: {notes}")
+        st.caption(f"Notes on {s.financial_year}: {plain(notes)}")
     st.caption(
         "Resources = grant - top-slice + carry-forward approved. Unallocated = resources - "
         "allocated. Slippage = allocated - outturn - carry-forward requested for projects. "
@@ -558,7 +561,8 @@ def render_returns(view: FundYearView, settings: FundSettings) -> None:
     nxt = view.next_return
     if nxt is not None:
         days = nxt["days_to_go"]
-        line += (f" Next deadline: **{nxt['name']}**, due {ui.fmt_day(nxt['due_date'])} "
+        line += (f" Next deadline: **{plain(nxt['name'])}**, "
+                 f"due {ui.fmt_day(nxt['due_date'])} "
                  f"({'today' if days == 0 else f'in {days} days'}).")
     st.markdown(line)
 
@@ -719,16 +723,17 @@ def render_import() -> None:
         checked = _checked(uploaded.name, data, kind)
         if checked.problems:
             count = len(checked.problems)
-            st.error(f"Dry run: {plural(count, 'problem')} in "
-                     f"{uploaded.name}; nothing was imported. Correct the file and upload it "
-                     "again.", icon=":material/error:")
+            st.error(f"Dry run: {plural(count, 'problem')} in {plain(uploaded.name)}; nothing "
+                     "was imported. Correct the file and upload it again.",
+                     icon=":material/error:")
             table = problems_table(checked.problems)
             st.dataframe(table, hide_index=True, width="stretch")
             csv_download(table, "fund_import_problems.csv", key="fund_import_problems_csv",
                          label="Download the problems (CSV)")
             return
-        st.success(f"Dry run: {uploaded.name} is valid ({plural(checked.rows, 'row')} checked). "
-                   "Nothing is written until you press Import.", icon=":material/fact_check:")
+        st.success(f"Dry run: {plain(uploaded.name)} is valid "
+                   f"({plural(checked.rows, 'row')} checked). Nothing is written until you press "
+                   "Import.", icon=":material/fact_check:")
         # The click is kept by a callback: a button's own return value does not always reach
         # a page script run through st.navigation (seen with AppTest).
         st.button("Import", key="fund_import_button", type="primary", icon=":material/upload:",
@@ -751,7 +756,7 @@ def render_import() -> None:
                      f"**{reference}**.", icon=":material/error:")
             return
         state[K_IMPORT_DONE] = (
-            f"Imported {result.file_name} ({IMPORT_KINDS[result.kind].lower()}): "
+            f"Imported {plain(result.file_name)} ({IMPORT_KINDS[result.kind].lower()}): "
             f"{plural(result.rows_read, 'row')} read, {result.rows_added:,} added, "
             f"{result.rows_replaced:,} replaced (import {result.import_id}). The figures on "
             "this page include it.")

@@ -43,6 +43,7 @@ from data_access.connection import cached
 from kpis import disclosure, grid
 from kpis import hotspots as hs
 from kpis.periods import Period, fy_label
+from kpis.text_safety import plain
 from pages.common import protect, shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
@@ -644,7 +645,7 @@ def compute_area_view(filters: Filters, settings: HotspotSettings, region: Regio
     )
     if selection.measure_key is not None:
         data.notes.append(
-            f"{selection.short_label} is a sensitive category. "
+            f"{plain(selection.short_label)} is a sensitive category. "
             f"{disclosure.note(protect.rule())} Withheld areas are grey on the map, with no "
             "count or rate in the tooltip, table or download; classes are made from the other "
             "areas only."
@@ -889,18 +890,35 @@ def detail_figure(detail: pd.DataFrame) -> go.Figure:
 
 
 def pick_from(state, data: ViewData) -> tuple[str, str] | None:
-    """(focus key, label) of the object clicked on the map (the chart's selection state), if any."""
+    """(focus key, label) of the object clicked on the map (the chart's selection state), if any.
+
+    The selection comes from the browser, so it is only a pointer: a cell or area counts only
+    when it is one drawn on this map (the view's own records), and its label is made from the
+    page's own data, never taken from the payload. Anything else is no click at all."""
     try:
-        objects = (state or {}).get("selection", {}).get("objects", {}).get(data.layer_id) or []
-    except AttributeError:
+        objects = state["selection"]["objects"][data.layer_id]
+        obj = objects[0]
+    except (KeyError, IndexError, TypeError):
         return None
-    if not objects:
+    if not isinstance(obj, dict):
         return None
-    obj = objects[0]
-    if data.kind == "cells" and "cell" in obj and data.cell_size:
-        return f"cell:{data.cell_size}:{int(obj['cell'])}", f"The cell clicked: {obj.get('tip', '')}"
-    if data.kind == "areas" and "code" in obj and data.level:
-        return f"area:{data.level}:{obj['code']}", str(obj.get("name") or obj["code"])
+    if data.kind == "cells" and data.cell_size:
+        cell = obj.get("cell")
+        if isinstance(cell, float) and cell.is_integer():
+            cell = int(cell)
+        if isinstance(cell, bool) or not isinstance(cell, int):
+            return None  # cell ids are integers in the records sent
+        record = next((r for r in data.records if r.get("cell") == cell), None)
+        if record is None:
+            return None
+        return f"cell:{data.cell_size}:{cell}", f"The cell clicked: {record.get('tip', '')}"
+    if data.kind == "areas" and data.level:
+        code = obj.get("code")
+        record = next((r for r in data.records if r.get("code") == code), None) \
+            if isinstance(code, str) else None
+        if record is None:
+            return None
+        return f"area:{data.level}:{code}", str(record.get("name") or code)
     return None
 
 
@@ -924,9 +942,9 @@ def _links(filters: Filters, lcsp: str | None, ward: str | None, name: str) -> N
     if ward:
         params["ward"] = ward
     cols = st.columns(2)
-    cols[0].page_link("pages/boards.py", label=f"Priority boards for {name}",
+    cols[0].page_link("pages/boards.py", label=f"Priority boards for {plain(name)}",
                       icon=":material/flag:", query_params=params)
-    cols[1].page_link("pages/asb_calendar.py", label=f"ASB calendar for {name}",
+    cols[1].page_link("pages/asb_calendar.py", label=f"ASB calendar for {plain(name)}",
                       icon=":material/calendar_month:", query_params=params)
 
 
@@ -1027,7 +1045,7 @@ def render_detail(focus: str, filters: Filters, settings: HotspotSettings, label
         label=[label_of.get((s, c), c) for s, c in zip(detail["source"], detail["category"])],
         sensitive=[(s, c) in sensitive for s, c in zip(detail["source"], detail["category"])],
     )
-    st.markdown(f"**{title}** · {filters.period.label} · {settings.selection.label}")
+    st.markdown(f"**{plain(title)}** · {filters.period.label} · {plain(settings.selection.label)}")
     if detail.empty:
         st.info("No incidents here for this selection and period.", icon=":material/info:")
         return
@@ -1046,7 +1064,8 @@ def render_detail(focus: str, filters: Filters, settings: HotspotSettings, label
                      "the whole partnership only) and the whole-period figure follows the rule. "
                      + disclosure.note(protect.rule())) if months_withheld else \
                 "shown in full: this area is in your own LCSP."
-            st.caption(f"{', '.join(sensitive_labels)} (sensitive): in the table only; {where}")
+            st.caption(f"{', '.join(map(plain, sensitive_labels))} (sensitive): in the table "
+                       f"only; {where}")
     with right:
         st.markdown("**Busiest locations here**")
         if top.empty:
@@ -1108,7 +1127,7 @@ def render_hotspots_page() -> None:
     """The Hotspot map page."""
     filters = shell.current_filters()
     st.title("Hotspot map")
-    st.markdown(f"**{filters.period.label}** · **{filters.area_label}**")
+    st.markdown(f"**{filters.period.label}** · **{filters.area_label_md}**")
     categories = cached(hq.load_hotspot_categories)
     subcategories = cached(hq.load_subcategories)
     settings = read_settings(categories, subcategories)
@@ -1118,7 +1137,7 @@ def render_hotspots_page() -> None:
 
     if settings.view in (*GRID_VIEWS, "repeat") and selection.sensitive:
         data = ViewData(layer_id="hotspots-none", kind="none", message=(
-            f"{selection.short_label} is a sensitive category, so it is never drawn as "
+            f"{plain(selection.short_label)} is a sensitive category, so it is never drawn as "
             "grid cells or locations, which could point at victims. Choose **By area** to see it "
             "by LSOA, ward or LCSP, with small counts withheld."))
     elif settings.view == "index":

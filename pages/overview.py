@@ -20,6 +20,7 @@ from data_access import queries
 from data_access.connection import cached
 from kpis import disclosure, headline
 from kpis.headline import HEADLINE_MEASURES, HeadlineMeasure
+from kpis.text_safety import plain
 from pages.common import protect, shell, ui
 from pages.common.data_warnings import render_data_warnings
 from pages.common.shell import Filters
@@ -101,8 +102,8 @@ def compute_cards(data: OverviewData, filters: Filters) -> pd.DataFrame:
         unmixed = headline.headline_table(
             protect.unmixed(data.current, lcsp=filters.lcsp, level=level),
             protect.unmixed(data.previous, lcsp=filters.lcsp, level=level))
-        plain = ~table["sensitive"].to_numpy()
-        table.loc[plain] = unmixed.loc[plain].to_numpy()
+        ordinary = ~table["sensitive"].to_numpy()
+        table.loc[ordinary] = unmixed.loc[ordinary].to_numpy()
     withheld, withheld_before, suppressed = [], [], []  # the count, last year's, either
     for row in table.itertuples():
         key = measure_key(MEASURES[row.key])
@@ -337,7 +338,7 @@ def render_overview_page() -> None:
     st.title("Overview")
     compared = (f", compared with {filters.previous.label}" if filters.previous
                 else " (no data for the same period a year earlier)")
-    st.markdown(f"**{filters.period.label}** · **{filters.area_label}**{compared}.")
+    st.markdown(f"**{filters.period.label}** · **{filters.area_label_md}**{compared}.")
     # The comparison is only as good as last year's data: its problems are named too.
     render_data_warnings(sorted({m.source for m in HEADLINE_MEASURES}), filters.period,
                          comparison=filters.previous)
@@ -368,7 +369,7 @@ def render_overview_page() -> None:
                                key=f"overview_trend_{key}", file_name=f"trend_{key}.csv")
 
     level = f"wards of {filters.lcsp_name} LCSP" if filters.lcsp else "LCSP"
-    st.subheader(f"By {level}")
+    st.subheader(f"By {plain(level)}")
     choice = st.selectbox("Measure", tuple(MEASURES), key=K_MEASURE,
                           format_func=lambda k: MEASURES[k].label)
     table = compute_area_table(data, MEASURES[choice], filters, context.lcsps)

@@ -31,6 +31,7 @@ from data_access import bootstrap, connection, queries
 from data_access import engine as eng
 from kpis import periods
 from kpis.periods import Period
+from kpis.text_safety import plain
 from pages.common import ui
 
 logger = logging.getLogger("csp_dashboard")
@@ -121,6 +122,12 @@ class Filters:
         if self.lcsp:
             return f"{self.lcsp_name} LCSP"
         return "Whole partnership"
+
+    @property
+    def area_label_md(self) -> str:
+        """:attr:`area_label` for markdown (st.markdown, captions, titles, labels, help): the
+        area names come from data files, so they are shown as text, never as markup."""
+        return plain(self.area_label)
 
 
 # --- pages --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from data_access import disclosure_queries as dq
 from data_access import engine as eng
 from data_access import schema
 from kpis import disclosure
+from tests.app.markdown_text import as_shown
 from tests.app.signin import grant, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +162,8 @@ def test_an_admin_assigns_a_role_and_the_change_is_audited(real_db):
     at.multiselect(key="admin_user_lcsps").select(lcsp)
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert_clean(at)
-    assert any("new.manager@example.gov.uk is now LCSP manager" in s.value for s in at.success)
+    assert any("new.manager@example.gov.uk is now LCSP manager" in as_shown(s.value)
+               for s in at.success)
     engine = store.make_access_engine(store.access_url(real_db))
     assert [r for r, _ in store.load_assignments(engine, "new.manager@example.gov.uk")] \
         == ["lcsp_manager"]

@@ -24,6 +24,7 @@ from data_access import engine as eng
 from data_access import schema
 from data_access.load import run_import
 from pages.common.data_warnings import find_series_breaks
+from tests.app.markdown_text import as_shown
 from tests.app.signin import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ def source_row(at: AppTest, label: str) -> pd.Series:
 def test_a_good_file_is_checked_then_imported_and_the_data_status_shows_it(scratch_db):
     at = open_page()
     assert "Administration" in [t.value for t in at.title]
-    assert any(f"Loaded by **{ADMIN}**" in c.value for c in at.caption)
+    assert any(f"Loaded by **{ADMIN}**" in as_shown(c.value) for c in at.caption)
     assert at.button(key="admin_check").disabled  # nothing uploaded yet
     lsoas = [f"SL{n:04d}" for n in range(1, 11)]
     good = street_csv("2026-09", lsoas)
@@ -144,10 +145,11 @@ def test_a_good_file_is_checked_then_imported_and_the_data_status_shows_it(scrat
     at.button(key="admin_import").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
-    assert any("Imported 2026-09-west-midlands-street.csv" in s.value for s in at.success)
+    assert any("Imported 2026-09-west-midlands-street.csv" in as_shown(s.value)
+               for s in at.success)
     assert metrics(at) == {"Rows read": "50", "Rows added": "50", "Rows replaced": "0",
                            "Rows rejected": "0"}
-    assert any("West Midlands Police 2026-09: 50 rows" in m.value for m in at.markdown)
+    assert any("West Midlands Police 2026-09: 50 rows" in as_shown(m.value) for m in at.markdown)
     assert police_uk_rows(scratch_db) == 50
     im = schema.imports
     logged = read(scratch_db, sa.select(im.c.loaded_by, im.c.file_name, im.c.rows_added)

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from data_access import schema
 from data_access import engine as eng
 from kpis.registry import load_registry
+from tests.app.markdown_text import as_shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/boards.py"
@@ -35,12 +36,13 @@ def assert_clean(at: AppTest) -> None:
 
 
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Metric cards by label as shown (labels from the data are escaped markdown)."""
+    return {as_shown(m.label): m.value for m in at.metric}
 
 
 def subheaders(at: AppTest) -> list[str]:
     """Subheaders of the page itself (the sidebar has its own)."""
-    return [s.value for s in at.main.subheader]
+    return [as_shown(s.value) for s in at.main.subheader]
 
 
 def test_overview_has_a_row_per_board_and_a_card_per_kpi():
@@ -80,7 +82,7 @@ def test_board_detail_from_a_link_shows_each_kpi_comparisons_and_actions():
     for kpi in REGISTRY.board_kpis("vawg"):
         assert kpi.label in heads
     assert {"LCSPs compared", "Ward drill-down", "Outputs and actions"} <= set(heads)
-    assert [h.value for h in at.header] == ["Violence Against Women and Girls"]
+    assert [as_shown(h.value) for h in at.header] == ["Violence Against Women and Girls"]
     tables = [d.value for d in at.dataframe]
     actions = next(t for t in tables if "Overdue" in t.columns)
     assert set(actions["Overdue"]) <= {"OVERDUE", ""}
@@ -96,7 +98,7 @@ def test_open_board_button_goes_to_detail():
     at.button(key="boards_open_domestic_abuse").click().run()
     assert_clean(at)
     assert at.query_params["board_view"] == "detail" and at.query_params["board"] == "domestic_abuse"
-    assert [h.value for h in at.header] == ["Domestic Abuse"]
+    assert [as_shown(h.value) for h in at.header] == ["Domestic Abuse"]
 
 
 def test_meeting_mode_steps_through_slides():
@@ -165,8 +167,9 @@ def test_invalid_link_values_warn_and_fall_back():
     at = open_boards({"board_view": "slideshow", "board": "<script>", "board_slide": "x"})
     assert not at.exception
     warning = " ".join(w.value for w in at.warning)
-    assert "board_view" in warning and "board" in warning and "board_slide" in warning
-    assert "<script>" not in warning
+    # Each value is named, quoted as code (shown as text, never as markup).
+    assert "board_view=`slideshow`" in warning and "board_slide=`x`" in warning
+    assert "board=`<script>`" in warning and warning.count("<script>") == 1
     assert at.query_params["board_view"] == "overview"
 
 

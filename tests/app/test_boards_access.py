@@ -29,6 +29,7 @@ from kpis import board_pack
 from kpis import priority_boards as pb
 from kpis.disclosure import WITHHELD
 from kpis.registry import load_registry
+from tests.app.markdown_text import as_shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/boards.py"
@@ -59,7 +60,8 @@ def open_boards(role: str, query_params: dict[str, str] | None = None, *,
 
 
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Metric cards by label as shown (labels from the data are escaped markdown)."""
+    return {as_shown(m.label): m.value for m in at.metric}
 
 
 def downloads(at: AppTest) -> list[str]:
@@ -154,10 +156,10 @@ def test_a_viewer_sees_kpis_with_spc_but_no_actions_meeting_packs_or_downloads()
     assert {k.label for k in REGISTRY.kpis if k.data != "actions"} == set(cards)
     (view,) = at.get("segmented_control")
     assert [o.content for o in view.proto.options] == ["Boards overview", "Board detail"]
-    assert "Board pack" not in [s.value for s in at.subheader]
+    assert "Board pack" not in [as_shown(s.value) for s in at.subheader]
 
     at = open_boards("viewer", {"board_view": "detail", "board": "vawg"})
-    heads = [s.value for s in at.subheader]
+    heads = [as_shown(s.value) for s in at.subheader]
     assert "Outputs and actions" not in heads and "Board pack" not in heads
     assert not any("Overdue" in d.value.columns or "Owner" in d.value.columns for d in at.dataframe)
     assert len(at.get("plotly_chart")) >= 3  # SPC charts and comparisons stay

@@ -32,6 +32,7 @@ from kpis import fund_charts as fc
 from kpis import fund_spend as fs
 from sample_data.fund import fund_frames, read_published_allocations
 from sample_data.generator import DEFAULT_SEED
+from tests.app.markdown_text import as_shown
 from tests.app.signin import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +220,7 @@ def test_2017_18_opcc_returns_as_at_the_year_end_report():
     on_time = ["Financial Plan 2017/18", "Quarter 1 (Apr-Jun) financial", "Quarter 2 (Jul-Sep)",
                "Quarter 3 (Oct-Dec)"]
     assert list(returns.loc[on_time, "Status"]) == ["On time"] * 4
-    text = " ".join(m.value for m in at.markdown)
+    text = " ".join(as_shown(m.value) for m in at.markdown)
     assert "5 of 6 submitted, 1 late." in text
     assert "Next deadline: **Quarter 4 / Year-End**, due 23 Apr 2018 (in 3 days)." in text
     assert metric(at, "Next OPCC return").value == "23 Apr 2018"
@@ -413,11 +414,11 @@ def test_import_writes_all_rows_once_and_the_page_shows_them(writable_fund_db):
     good = spend_csv([("2017/18", WEBSITE, "Website", "2018-03", "£12,000.00", "12000")])
     at.file_uploader(key="fund_import_file_0").set_value(("spend.csv", good, "text/csv")).run()
     assert_clean(at)
-    assert any("spend.csv is valid (1 row checked)" in s.value for s in at.success)
+    assert any("spend.csv is valid (1 row checked)" in as_shown(s.value) for s in at.success)
     at.button(key="fund_import_button").click().run()
     assert_clean(at)
-    assert any("Imported spend.csv" in s.value and "1 row read, 0 added, 1 replaced" in s.value
-               for s in at.success)
+    assert any("Imported spend.csv" in as_shown(s.value)
+               and "1 row read, 0 added, 1 replaced" in s.value for s in at.success)
     assert metric(at, "Year-end spend").value == "£1,540k"  # 1,528k + 12k
 
     # The same file again (a new uploader after an import): the same figures, nothing doubled.

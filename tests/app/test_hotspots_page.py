@@ -1,7 +1,8 @@
 """The Hotspot map page through app.py: every view renders from the aggregates, the figures match
 direct SQL, sensitive categories never reach cells (by area, under the disclosure rule: see
-tests/app/test_hotspots_access.py), the drill-down works, and the map payload stays under 2 MB at
-the default view."""
+tests/app/test_hotspots_access.py), the drill-down works, a map click (sent by the browser) counts
+only for a cell or area drawn on the map and is named from the page's data, and the map payload
+stays under 2 MB at the default view."""
 
 from __future__ import annotations
 
@@ -206,8 +207,9 @@ def test_choosing_an_area_in_the_list_shows_its_detail():
 def test_a_map_click_is_read_from_the_selection_state():
     from pages import hotspots as page
 
-    data = page.ViewData(layer_id="hotspots-index-250", kind="cells", cell_size=250)
-    state = {"selection": {"indices": {"hotspots-index-250": [3]}, "objects": {
+    data = page.ViewData(layer_id="hotspots-index-250", kind="cells", cell_size=250, records=[
+        {"cell": 163001150, "position": [-1.9, 52.48], "n": 42, "tip": "42 incidents"}])
+    state = {"selection": {"indices": {"hotspots-index-250": [0]}, "objects": {
         "hotspots-index-250": [{"cell": 163001150, "n": 42, "tip": "42 incidents"}]}}}
     # A selection left from the 500 m layer is not read as a 250 m cell.
     stale = {"selection": {"objects": {"hotspots-index-500": [{"cell": 1, "tip": ""}]}}}
@@ -216,9 +218,88 @@ def test_a_map_click_is_read_from_the_selection_state():
     other_layer = {"selection": {"objects": {"hotspots-overlay-pspo": [{"tip": "PSPO"}]}}}
     assert page.pick_from(other_layer, data) is None
     assert page.pick_from(None, data) is None
-    areas = page.ViewData(layer_id="hotspots-areas-lsoa", kind="areas", level="lsoa")
+    areas = page.ViewData(layer_id="hotspots-areas-lsoa", kind="areas", level="lsoa",
+                          records=[{"code": "SL0001", "name": "Acocks Green A", "tip": "x"}])
     state = {"selection": {"objects": {"hotspots-areas-lsoa": [{"code": "SL0001", "name": "Acocks Green A"}]}}}
     assert page.pick_from(state, areas) == ("area:lsoa:SL0001", "Acocks Green A")
+
+
+HOSTILE_NAME = "[click](javascript:alert(1)) ![p](https://example.invalid/p.png)"
+
+
+@pytest.mark.parametrize("obj", [
+    {"cell": 163001150, "tip": HOSTILE_NAME},  # a cell not drawn on this map
+    {"cell": "163001150"}, {"cell": "1; DROP TABLE incidents"}, {"cell": 10 ** 40},
+    {"cell": 1.5}, {"cell": True}, {"cell": None}, {"cell": [1]}, {"cell": {"a": 1}},
+    {"tip": "no cell"}, "not an object", None, 42,
+])
+def test_a_crafted_click_on_cells_is_no_click(obj):
+    from pages import hotspots as page
+
+    data = page.ViewData(layer_id="hotspots-index-250", kind="cells", cell_size=250, records=[
+        {"cell": 163001151, "position": [-1.9, 52.48], "n": 3, "tip": "3 incidents"}])
+    assert page.pick_from({"selection": {"objects": {data.layer_id: [obj]}}}, data) is None
+    for state in ({"selection": {"objects": {data.layer_id: obj}}}, {"selection": obj},
+                  {"selection": {"objects": obj}}, obj, [obj], "text"):
+        assert page.pick_from(state, data) is None
+    # The label of a real cell comes from the page's own records, never from the click.
+    clicked = {"selection": {"objects": {
+        data.layer_id: [{"cell": 163001151, "tip": HOSTILE_NAME}]}}}
+    assert page.pick_from(clicked, data) == ("cell:250:163001151", "The cell clicked: 3 incidents")
+
+
+@pytest.mark.parametrize("code", ["SW999", "", None, 7, ["SW001"], {"code": "SW001"},
+                                  "SW001:x", "' OR 1=1 --"])
+def test_a_crafted_click_on_areas_is_no_click(code):
+    from pages import hotspots as page
+
+    data = page.ViewData(layer_id="hotspots-areas-ward", kind="areas", level="ward",
+                         records=[{"code": "SW001", "name": "Acocks Green", "tip": "x"}])
+    state = {"selection": {"objects": {data.layer_id: [{"code": code, "name": HOSTILE_NAME}]}}}
+    assert page.pick_from(state, data) is None
+    state = {"selection": {"objects": {data.layer_id: [{"code": "SW001", "name": HOSTILE_NAME}]}}}
+    assert page.pick_from(state, data) == ("area:ward:SW001", "Acocks Green")
+
+
+def _proto_text(at: AppTest) -> str:
+    return " ".join(str(node.proto) for node in at._tree if getattr(node, "proto", None))
+
+
+def test_a_crafted_map_click_from_the_browser_changes_nothing():
+    # The map's selection state is what the browser sends: a crafted one must not raise, nor
+    # choose an area that is not on the map, nor put its text on the page.
+    at = open_page({"hotspots_view": "By area"})
+    layer = next(layer["id"] for layer in decks(at)[0]["layers"]
+                 if layer["id"].startswith("hotspots-areas-"))
+    for obj in ({"code": "SW999", "name": HOSTILE_NAME}, {"code": ["SW001"]}, {"code": None},
+                "not an object"):
+        at.session_state["hotspots_map"] = {"selection": {"indices": {layer: [0]},
+                                                          "objects": {layer: [obj]}}}
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+        assert at.selectbox(key="hotspots_focus").value in ("", None)
+        assert "example.invalid" not in _proto_text(at)
+    # A real area clicked: chosen, and named from the page's data, not from the click.
+    code = at.dataframe[1].value["Code"].iloc[0]
+    name = at.dataframe[1].value.iloc[0, 0]
+    at.session_state["hotspots_map"] = {"selection": {"indices": {layer: [0]}, "objects": {
+        layer: [{"code": code, "name": HOSTILE_NAME}]}}}
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="hotspots_focus").value == f"area:ward:{code}"
+    assert "example.invalid" not in _proto_text(at)
+    # The detail's title: the area's name and code, escaped (plain text shows them as written).
+    assert any(m.value.replace("\\", "").startswith(f"**{name} ({code})**") for m in at.markdown)
+
+    at = open_page()  # the Hotspot Index: cells
+    layer = next(layer["id"] for layer in decks(at)[0]["layers"]
+                 if layer["id"].startswith("hotspots-index-"))
+    for cell in ("abc", 10 ** 40, 1, {"x": 1}):
+        at.session_state["hotspots_map"] = {"selection": {"indices": {layer: [0]},
+                                                          "objects": {layer: [{"cell": cell}]}}}
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+        assert at.selectbox(key="hotspots_focus").value in ("", None)
 
 
 def test_a_failing_query_gives_a_message_not_a_traceback(monkeypatch):

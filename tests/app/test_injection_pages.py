@@ -10,9 +10,8 @@
   actions, fund bids and returns, file names) carrying HTML and markdown payloads is shown as
   text: no element that renders markdown holds a live link or image from it, no element drawn
   with ``unsafe_allow_html`` (or ``st.html``) holds its raw tags, and map tooltips are text.
-  Views that still render such text as markdown are marked ``xfail(strict=True)`` with the
-  line to fix: they pass, and must then lose the mark, once the page escapes the text
-  (:func:`kpis.text_safety.plain`).
+  Pages escape such text with :func:`kpis.text_safety.plain` (``html.escape`` inside raw
+  HTML); ``st.table``, which renders its cells as markdown, is checked cell by cell.
 """
 
 from __future__ import annotations
@@ -47,8 +46,9 @@ SHELL_KEYS = ("fy", "lcsp", "ward")  # "from"/"to" override "fy": tested on thei
 # The URL keys each page reads: its own whitelist constants, and widgets bound to the URL.
 PAGE_KEY_CONSTANTS = {"pages/explorer.py": "QUERY_KEYS", "pages/asb_calendar.py": "QUERY_KEYS",
                       "pages/boards.py": "URL_KEYS", "pages/fund.py": "URL_KEYS"}
-# Pages that name the ignored value itself in their warning (the others name the key only).
-NAMES_VALUES = {"pages/explorer.py"}
+# Pages that name the ignored value itself in their warning, as key=`value` (the hotspot
+# map's widgets bound to the URL drop a bad value silently).
+NAMES_VALUES = {"pages/explorer.py", "pages/asb_calendar.py", "pages/boards.py", "pages/fund.py"}
 
 
 def page_keys(path: str) -> tuple[str, ...]:
@@ -163,8 +163,11 @@ def test_each_pages_own_link_keys_ignore_a_hostile_link(app_db, path, payload):
         assert at.selectbox(key="hotspots_what").value == "all"
     else:
         for key in keys:
-            named = (f"{key}={shown(payload)}" if path in NAMES_VALUES and key.startswith("ex_")
-                     and key not in ("ex_sources", "ex_cats") else key)
+            # The explorer lists each unknown source or category of a list on its own (a
+            # value too long to read is ignored whole).
+            listed = key in ("ex_sources", "ex_cats") and len(payload) <= 400
+            named = (f"{key}: {shown(payload)}" if listed else f"{key}={shown(payload)}") \
+                if path in NAMES_VALUES else key
             assert named in text, (key, text[:500])
     # No payload survives in the link for a key the page used (a bound widget that is not
     # drawn in this view leaves its parameter alone, unused).
@@ -310,6 +313,12 @@ def hostile_markup(at: AppTest) -> list[str]:
         if kind == "deck_gl_json_chart" and HOSTILE[:20] in json.dumps(data):
             if "html" in json.loads(data.get("tooltip") or "{}"):
                 found.append("deck_gl_json_chart: an HTML tooltip over data text")
+        if kind == "table":  # st.table renders every header and cell as markdown
+            frame = node.value
+            for value in [*map(str, frame.columns), *map(str, frame.to_numpy().ravel())]:
+                targets = [t for t in live_targets(value) if any(m in t for m in MARKERS)]
+                if targets:
+                    found.append(f"table cell: live {targets} in {value[:80]!r}")
         for path, value in _strings(data):
             field = path[-1] if path else ""
             if allow_html and any(tag in value for tag in RAW_TAGS):
@@ -337,58 +346,43 @@ def test_the_markup_check_tells_live_text_from_escaped_text():
 
 
 class LiveMarkup(AssertionError):
-    """Text from the data drawn as live markup: the failure the xfail marks below expect (any
-    other failure of a marked view still fails the test)."""
-
-
-def xfail(line: str):
-    return pytest.mark.xfail(strict=True, raises=LiveMarkup,
-                             reason=f"renders data text as markdown: {line}")
+    """Text from the data drawn as live markup."""
 
 
 LCSP = {"fy": "2025/26", "lcsp": "LCSP-N"}
-# view: (page, link, extra step, expected failure). Line numbers as of this test's writing.
+# view: (page, link, extra step). Each draws text from the data files (area and board names,
+# category labels, event names, KPI labels, descriptions and sources, fund notes and returns).
 VIEWS = {
-    "overview": ("pages/overview.py", LCSP, None, xfail(
-        "pages/overview.py:316 st.markdown of filters.area_label; :344-345 "
-        "st.subheader(f'By {level}') with filters.lcsp_name")),
-    "explorer": ("pages/explorer.py", {**LCSP, "ex_rows": "category"}, None, xfail(
-        "pages/explorer.py:915 st.markdown of filters.area_label")),
-    "hotspots": ("pages/hotspots.py", LCSP, None, xfail(
-        "pages/hotspots.py:1100 st.markdown of filters.area_label")),
+    "overview": ("pages/overview.py", LCSP, None),  # the area line; "By wards of <LCSP>"
+    "explorer": ("pages/explorer.py", {**LCSP, "ex_rows": "category"}, None),
+    "hotspots": ("pages/hotspots.py", LCSP, None),
+    # The area's name (title), the category's label and the links to the other pages.
     "hotspots_detail": ("pages/hotspots.py", {"fy": "2025/26", "hotspots_view": "By area",
                                               "hotspots_level": "Ward", "hotspots_what": HOSTILE},
-                        "hotspots_focus", xfail(
-        "pages/hotspots.py:1021 st.markdown of the area's name (title) and "
-        "settings.selection.label (a category label); :918/:920 page_link labels with the "
-        "area's name")),
-    "asb_calendar": ("pages/asb_calendar.py", LCSP, None, xfail(
-        "pages/asb_calendar.py:868 st.markdown of the context lines (:684 area_label)")),
+                        "hotspots_focus"),
+    "asb_calendar": ("pages/asb_calendar.py", LCSP, None),  # the context lines
+    # The names of the events overlapping rises.
     "asb_calendar_events": ("pages/asb_calendar.py", {"fy": "2025/26", "asb_threshold": "1.05"},
-                            None, xfail(
-        "pages/asb_calendar.py:882 st.markdown of the event names overlapping rises")),
-    "asb_printable": ("pages/asb_calendar.py", {**LCSP, "asb_print": "1"}, None, xfail(
-        "pages/asb_calendar.py:905 st.markdown(f'### {filters.area_label}') and the "
-        "context lines after it")),
-    "boards": ("pages/boards.py", {"fy": "2025/26"}, None, xfail(
-        "pages/boards.py:594 help=kpi.description; :596/:599 st.metric(kpi.label); :629 "
-        "subheader(row.label) of a board named in kpi_definitions; :1033-1034 st.warning(note) "
-        "of registry problems quoting a kpi_definitions value")),
+                            None),
+    "asb_printable": ("pages/asb_calendar.py", {**LCSP, "asb_print": "1"}, None),  # heading
+    # The table of rises with their events (st.table renders its cells as markdown).
+    "asb_printable_rises": ("pages/asb_calendar.py", {"fy": "2025/26", "asb_print": "1",
+                                                      "asb_threshold": "1.05"}, None),
+    # KPI labels and descriptions (help), board labels, registry problems quoting a
+    # kpi_definitions value.
+    "boards": ("pages/boards.py", {"fy": "2025/26"}, None),
     "boards_detail": ("pages/boards.py", {"fy": "2025/26", "board_view": "detail",
-                                          "board": "vawg"}, None, xfail(
-        "pages/boards.py:659 st.subheader(kpi.label); :674 st.caption of description and "
-        "source")),
+                                          "board": "vawg"}, None),
     "boards_meeting": ("pages/boards.py", {"fy": "2025/26", "board_view": "meeting",
-                                           "board": "vawg"}, "boards_meeting", None),
-    "fund_summary": ("pages/fund.py", {"fund_year": "2025/26", "fund_section": "summary"}, None,
-                     xfail("pages/fund.py:401 st.caption of the year's notes")),
-    "fund_returns": ("pages/fund.py", {"fund_year": "2026/27", "fund_section": "returns"}, None,
-                     xfail("pages/fund.py:561 st.markdown of the next return's name; :367 "
-                           "metric delta=nxt['name']")),
+                                           "board": "vawg"}, "boards_meeting"),
+    "fund_summary": ("pages/fund.py", {"fund_year": "2025/26", "fund_section": "summary"},
+                     None),  # the year's notes
+    # The next return's name (a metric's delta and a markdown line).
+    "fund_returns": ("pages/fund.py", {"fund_year": "2026/27", "fund_section": "returns"}, None),
     "fund_register": ("pages/fund.py", {"fund_year": "2025/26", "fund_section": "decisions"},
-                      None, None),
-    "data_status": ("pages/data_status.py", {}, None, None),
-    "admin": ("pages/admin.py", {}, None, None),
+                      None),
+    "data_status": ("pages/data_status.py", {}, None),
+    "admin": ("pages/admin.py", {}, None),
 }
 
 
@@ -407,11 +401,10 @@ def _proto_text(at: AppTest) -> str:
                        if getattr(n, "proto", None) is not None])
 
 
-@pytest.mark.parametrize("view", [pytest.param(v, marks=m[3]) if m[3] else v
-                                  for v, m in VIEWS.items()])
+@pytest.mark.parametrize("view", VIEWS)
 def test_text_from_data_files_is_never_live_markup(app_database, hostile_url, monkeypatch, view):
     monkeypatch.setenv("DATABASE_URL", hostile_url)
-    path, params, step, _ = VIEWS[view]
+    path, params, step = VIEWS[view]
     at = open_page(path, params)
     assert_clean(at)
     problems = hostile_markup(at)

@@ -279,7 +279,7 @@ def test_failure_inside_the_callers_transaction_leaves_nothing(engine, tmp_path)
 
 
 @pytest.mark.parametrize(("name", "data", "expected"), [
-    ("spend.xlsx", b"PK\x03\x04 not really a workbook", "could not be read as XLSX"),
+    ("spend.xlsx", b"PK\x03\x04 not really a workbook", "is not a readable .xlsx workbook"),
     ("spend.xls", b"\xd0\xcf\x11\xe0", "only .csv and .xlsx"),
     ("spend.csv", b"", "the file is empty"),
     ("spend.csv", b"financial_year,project,month,amount\n", "the file has a header but no rows"),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis.text_safety import plain
+from kpis.text_safety import code_span, plain, plain_text
 
 
 def unescape(markdown: str) -> str:
@@ -63,3 +63,23 @@ def test_numbers_and_other_values_become_text():
     assert plain(12) == "12"
     assert plain(-1.5) == r"\-1\.5"
     assert plain(pd.Timestamp("2025-04-01")) == r"2025\-04\-01 00\:00\:00"
+
+
+def test_a_quoted_value_is_one_code_span_cut_short():
+    assert code_span("2025/26") == "`2025/26`"
+    assert code_span("x" * 100) == "`" + "x" * 40 + "`"
+    assert code_span("abcdef", limit=3) == "`abc`"
+    # A backtick would close the span early and leave the rest live: it is dropped.
+    assert code_span("a`[click](https://x.example)`") == "`a[click](https://x.example)`"
+
+
+@pytest.mark.parametrize("breaks", ["\n\n", "\r\r", "\r\n\r\n", "\u2028\u2028", "\n \n"])
+def test_a_quoted_value_cannot_end_the_paragraph(breaks):
+    # A blank line would end the paragraph, and the code span with it, leaving the rest live.
+    quoted = code_span(f"a{breaks}[click](https://x.example)")
+    assert quoted.count("`") == 2 and quoted.startswith("`a") and quoted.endswith(")`")
+    assert not any(ch in quoted for ch in "\r\n\u2028\u2029")
+
+
+def test_plain_text_of_missing_values_is_empty():
+    assert [plain_text(v) for v in (None, float("nan"), pd.NA, "x", 3)] == ["", "", "", "x", "3"]

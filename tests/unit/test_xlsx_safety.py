@@ -104,8 +104,49 @@ def test_the_fund_import_refuses_xml_bombs_naming_the_file(kind):
     data = hostile(SPEND, kind)
     with quick_and_small(), pytest.raises(fund_import.FundImportError) as refused:
         fund_import.read_fund_file("bomb.xlsx", data, "spend")
-    assert [(p.file, p.row) for p in refused.value.problems] == [("bomb.xlsx", None)]
-    assert "XLSX" in refused.value.problems[0].problem
+    problems = refused.value.problems
+    assert [(p.file, p.row) for p in problems] == [("bomb.xlsx", None)]
+    assert "refused" in problems[0].problem and "XML bomb" in problems[0].problem
+
+
+def _fund_refusal(name: str, data: bytes) -> str:
+    with quick_and_small(), pytest.raises(fund_import.FundImportError) as refused:
+        fund_import.read_fund_file(name, data, "spend")
+    problems = refused.value.problems
+    assert [(p.file, p.row, p.column) for p in problems] == [(name, None, None)]
+    return problems[0].problem
+
+
+def test_the_fund_import_refuses_a_workbook_packed_like_a_zip_bomb_unread():
+    data = zip_bomb(workbook(SPEND), "2025/26", 40)  # 40 MB of "A" in about 40 KB
+    assert len(data) < fund_import.MAX_BYTES
+    problem = _fund_refusal("packed.xlsx", data)
+    assert "xl/sharedStrings.xml" in problem and "zip bomb" in problem
+
+
+def test_the_fund_import_refuses_a_workbook_unpacking_past_its_limit(monkeypatch):
+    data = workbook(SPEND + [["2025/26", str(n), "2025-04", "1"] for n in range(2000)])
+    # The file is within the upload limit, and may unpack to no more than that limit.
+    monkeypatch.setattr(fund_import, "MAX_BYTES", len(data))
+    monkeypatch.setattr(common, "MAX_UNPACKED_FACTOR", 1)
+    problem = _fund_refusal("big.xlsx", data)
+    assert "would unpack to" in problem and "the limit is" in problem
+
+
+def test_the_fund_import_reports_a_damaged_workbook_as_a_problem_in_the_file():
+    problem = _fund_refusal("damaged.xlsx", damaged_sheet(workbook(SPEND)))
+    assert problem.startswith("the file is not a readable .xlsx workbook ("), problem
+    problem = _fund_refusal("spend.xlsx", b"PK\x03\x04 not really a workbook")
+    assert problem == "the file is not a readable .xlsx workbook", problem
+
+
+def test_without_defusedxml_the_fund_import_refuses_workbooks_unread(monkeypatch):
+    from openpyxl.worksheet import _reader
+
+    monkeypatch.setattr(_reader, "iterparse", ElementTree.iterparse)
+    assert not common.xml_is_defused()
+    problem = _fund_refusal("spend.xlsx", workbook(SPEND))
+    assert "defusedxml" in problem and "save the file as CSV" in problem
 
 
 def test_a_workbook_packed_like_a_zip_bomb_is_refused_unread():

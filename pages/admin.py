@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
+from data_access import access as access_store
 from data_access import connection
 from data_access import engine as eng
 from data_access.importers import partner
@@ -43,7 +44,6 @@ from data_access.load import KINDS
 from kpis import exports
 from kpis.periods import parse_fy
 from kpis.text_safety import code_span, plain
-from data_access import access as access_store
 from kpis import access as roles
 from pages.common import auth, shell, ui
 
@@ -132,6 +132,7 @@ class ImportResult:
     problems: list[Problem] = field(default_factory=list)
     rows_read: int = 0
     error: str | None = None  # an unexpected failure's message (with a reference)
+    fault: str | None = None  # the database refused or went away: what happened, for the user
     at: dt.datetime = field(default_factory=dt.datetime.now)
 
 
@@ -266,6 +267,9 @@ def run(mode: str, kind: str, uploads: list[tuple[str, bytes]], options: dict,
     except ImportRejected as exc:
         result.problems = list(exc.problems)
         result.rows_read = exc.rows_read
+    except eng.DatabaseFault as exc:  # read-only, or not answering: say so, nothing changed
+        logger.warning("%s of %s: %s", mode, kind, exc, exc_info=exc)
+        result.fault = str(exc)
     except Exception as exc:  # never a traceback on screen; the detail goes to the log
         reference = uuid.uuid4().hex[:8]
         logger.error("%s of %s failed (reference %s)", mode, kind, reference, exc_info=exc)
@@ -294,6 +298,10 @@ def render_result(result: ImportResult) -> None:
     """The outcome of the last Check or Import."""
     what = "Check" if result.mode == "check" else "Import"
     files = ", ".join(plain(name) for name in result.files)  # names chosen by whoever made them
+    if result.fault:
+        st.error(f"{what} of {files} could not be completed: {plain(result.fault)}",
+                 icon=":material/cloud_off:")
+        return
     if result.error:
         st.error(
             f"{what} of {files} could not be completed because of an internal error; nothing "
@@ -355,8 +363,9 @@ def render_admin_page() -> None:
         sections.append(("Users and roles", render_users))
     if auth.can("read_audit"):
         sections.append(("Audit log", render_audit_log))
-    for tab, (_, render) in zip(st.tabs([name for name, _ in sections]), sections):
-        with tab:
+    for tab, (name, render) in zip(st.tabs([name for name, _ in sections]), sections):
+        # One section failing (the access store unreachable, say) leaves the others working.
+        with tab, shell.page_guard(f"the {name} section"):
             render()
 
 

@@ -916,7 +916,7 @@ def render_printable(view: CalendarView, data: CalendarData, settings: CalendarS
     st.markdown(f"### {filters.area_label_md}")
     st.markdown("  \n".join(plain(line) for line in [*lines, f"How far to trust it: {accuracy}"]))
     fig = calendar_figure(view, data.row_order, settings.grain, settings.threshold)
-    st.plotly_chart(fig, width="stretch", key="asb_calendar_print_chart",
+    st.plotly_chart(ui.safe_figure(fig), width="stretch", key="asb_calendar_print_chart",
                     config={"displaylogo": False, "staticPlot": True})
     rises = rises_table(view)
     if rises.empty:

@@ -973,7 +973,8 @@ def render_explorer_page() -> None:
             st.info("No chart: every figure in this view is withheld (see below).",
                     icon=":material/visibility_off:")
         else:
-            st.plotly_chart(pivot_figure(view, settings), width="stretch", key="explorer_chart",
+            st.plotly_chart(ui.safe_figure(pivot_figure(view, settings)), width="stretch",
+                            key="explorer_chart",
                             config={"displaylogo": False})
             note = chart_note(view, settings)
             if note:

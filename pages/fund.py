@@ -40,6 +40,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from data_access import connection, fund_import
+from data_access import engine as eng
 from data_access import fund_queries as fq
 from data_access.connection import cached
 from data_access.engine import write_transaction
@@ -312,7 +313,7 @@ def show_table(frame: pd.DataFrame, *, key: str, file_name: str, height: int | s
 
 def show_chart(fig: go.Figure, key: str) -> None:
     """A plotly chart (its data is always in a table beside or below it)."""
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    ui.plotly_chart(fig, key=key)
 
 
 def _slug(fy: int) -> str:
@@ -747,6 +748,11 @@ def render_import() -> None:
             st.error("The import was refused and nothing was written:",
                      icon=":material/error:")
             st.dataframe(problems_table(exc.problems), hide_index=True, width="stretch")
+            return
+        except eng.DatabaseFault as exc:  # read-only, or not answering: nothing was written
+            logger.warning("fund import: %s", exc, exc_info=exc)
+            st.error(f"The import could not be completed: {plain(str(exc))}",
+                     icon=":material/cloud_off:")
             return
         except Exception:
             reference = uuid.uuid4().hex[:8]

@@ -22,6 +22,7 @@ import streamlit as st
 
 from data_access import connection, queries
 from kpis.periods import Period
+from kpis.text_safety import plain
 from pages.common import ui
 
 SOURCE_LABELS = {
@@ -111,7 +112,7 @@ def find_series_breaks(spans: pd.DataFrame, source_months: pd.DataFrame) -> pd.D
 def break_text(row, lsoa_boundaries: str | None = None) -> str:
     """One sentence on a series break, for a warning."""
     previous = ui.fmt_month(row.month_start - pd.DateOffset(months=1))
-    text = (f"**{source_label(row.source)}**: {row.ended:,} LSOA codes in use up to "
+    text = (f"**{plain(source_label(row.source))}**: {row.ended:,} LSOA codes in use up to "
             f"{previous} stop and {row.started:,} new codes start in "
             f"{ui.fmt_month(row.month_start)}, probably a change of LSOA boundaries (such as "
             "police.uk's move from 2011 to 2021 codes). LSOA figures either side of "
@@ -129,7 +130,7 @@ def period_problems(
     first, last = pd.Timestamp(period.start.replace(day=1)), pd.Timestamp(period.end.replace(day=1))
     lines = []
     for source in sorted(set(sources)):
-        name = source_label(source)
+        name = plain(source_label(source))  # a source name can come from a partner's file
         present = set(source_months.loc[(source_months["source"] == source)
                                         & (source_months["n"] > 0), "month_start"])
         short = [m for m in incomplete.loc[incomplete["source"] == source, "month_start"]
@@ -184,6 +185,6 @@ def lsoa_boundary_text(boundaries: pd.DataFrame) -> str | None:
     rows = boundaries[boundaries["level"] == "lsoa"]
     if rows.empty:
         return None
-    parts = [f"{int(r.areas):,} from {r.boundary_source}" if r.boundary_source
+    parts = [f"{int(r.areas):,} from {plain(r.boundary_source)}" if r.boundary_source
              else f"{int(r.areas):,} with no boundary source recorded" for r in rows.itertuples()]
     return "; ".join(parts)

@@ -31,7 +31,7 @@ from data_access import bootstrap, connection, queries
 from data_access import engine as eng
 from kpis import periods
 from kpis.periods import Period
-from kpis.text_safety import plain
+from kpis.text_safety import code_span, plain
 from pages.common import ui
 
 logger = logging.getLogger("csp_dashboard")
@@ -415,8 +415,7 @@ def _default_months(ctx: DataContext) -> tuple[dt.date, dt.date]:
 
 def _quote(value: str) -> str:
     """A value from the URL, safe to show in markdown (a code span, truncated)."""
-    text = str(value).replace("`", "").replace("\n", " ")
-    return f"`{text[:_MAX_PARAM_LENGTH]}`"
+    return code_span(value, _MAX_PARAM_LENGTH)
 
 
 def _parse_month(text: str) -> dt.date:

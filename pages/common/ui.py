@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -84,6 +85,46 @@ def arrow(difference: float | None) -> str:
     return UP if difference > 0 else DOWN
 
 
+# Fields that carry data. Hover text is not here: builders that write it (the ASB calendar)
+# mark it up themselves and escape the data in it (html.escape).
+_DATA_FIELDS = ("name", "x", "y", "text", "customdata", "labels", "ids")
+
+
+def _inert(value):
+    """A data value with its angle brackets made entities (plotly shows them as text)."""
+    if isinstance(value, str):
+        return value.replace("<", "&lt;").replace(">", "&gt;") if ("<" in value or ">" in value) \
+            else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_inert(v) for v in value)
+    if getattr(getattr(value, "dtype", None), "kind", "") in ("O", "U"):
+        return np.array([_inert(v) for v in value.tolist()], dtype=object)
+    return value
+
+
+def safe_figure(fig: go.Figure) -> go.Figure:
+    """``fig`` with text that came from data (trace names, categories, hover text) unable to
+    render as markup: plotly draws a subset of HTML in chart text, links included. The figure's
+    own formatting (titles, hover templates) is left alone."""
+    for trace in fig.data:
+        for field in _DATA_FIELDS:
+            if field in trace and trace[field] is not None:
+                cleaned = _inert(trace[field])
+                if cleaned is not trace[field]:
+                    trace[field] = cleaned
+    for axis in ("xaxis", "yaxis"):
+        ticks = fig.layout[axis].ticktext
+        if ticks is not None:
+            fig.layout[axis].ticktext = _inert(list(ticks))
+    return fig
+
+
+def plotly_chart(fig: go.Figure, *, key: str, target=None, **kwargs) -> None:
+    """``st.plotly_chart`` of :func:`safe_figure` ``(fig)``, full width, no plotly logo."""
+    (target or st).plotly_chart(safe_figure(fig), width="stretch", key=key,
+                                config={"displaylogo": False}, **kwargs)
+
+
 def style_figure(fig: go.Figure, *, height: int = 320, y_title: str | None = None) -> go.Figure:
     """The shared look: Okabe-Ito colours, legend on top, compact margins, readable fonts."""
     fig.update_layout(
@@ -157,7 +198,7 @@ def chart_with_data(
     """A chart with its data one click away (a Table tab) and a CSV download under it."""
     chart_tab, table_tab = st.tabs(["Chart", "Table"])
     with chart_tab:
-        st.plotly_chart(fig, width="stretch", key=f"{key}_chart",
+        st.plotly_chart(safe_figure(fig), width="stretch", key=f"{key}_chart",
                         config={"displaylogo": False})
     with table_tab:
         st.dataframe(table, hide_index=True, width="stretch")

@@ -260,7 +260,7 @@ def test_the_data_status_page_shows_an_incomplete_month_and_a_series_break(scrat
     assert row["Last import"].endswith("by analyst")
     for other in ("Recorded crime (police)", "ASB incidents (police)"):
         assert source_row(at, other)["Series breaks"] == "none"
-    warning = " ".join(w.value for w in at.warning)
+    warning = as_shown(" ".join(w.value for w in at.warning))
     assert "Apr 2026 was published incomplete at the source" in warning
     assert "6 LSOA codes in use up to Jan 2026 stop and 6 new codes start in Feb 2026" in warning
     assert "650 from synthetic sample geometry" in warning  # the LSOAs loaded
@@ -270,7 +270,7 @@ def test_pages_warn_about_problems_in_their_period(scratch_db):
     _load_changing_lsoas(scratch_db)
     at = open_page("pages/explorer.py", **{"from": "2025-11", "to": "2026-04",
                                            "ex_sources": "police_uk", "ex_level": "lsoa"})
-    warning = " ".join(w.value for w in at.warning)
+    warning = as_shown(" ".join(w.value for w in at.warning))
     assert "Apr 2026 was published incomplete at the source" in warning
     assert "loaded only for Dec 2025 to Apr 2026" in warning  # Nov 2025 has none
     assert "LSOA codes in use up to Jan 2026 stop" in warning  # LSOAs are on screen
@@ -286,7 +286,7 @@ def test_pages_warn_about_problems_in_their_period(scratch_db):
     at.query_params["fy"] = "2025/26"
     at.run()
     assert_clean(at)
-    warning = " ".join(w.value for w in at.warning)
+    warning = as_shown(" ".join(w.value for w in at.warning))
     assert "ASB incidents (police)" in warning and "Jun 2025 was published incomplete" in warning
     at.query_params["fy"] = "2024/25"
     at.run()

@@ -216,3 +216,24 @@ def test_a_read_only_postgres_database_is_still_read(pg_sample, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", pg_sample)
     with read_only_database(pg_sample):
         assert_pages_draw(new_app())
+
+
+@pytest.mark.postgres
+def test_an_import_on_the_admin_page_into_a_read_only_database_says_so(pg_sample, monkeypatch):
+    """The Load data page names the fault (read-only) instead of an internal error, and the
+    rest of the page keeps working."""
+    from tests.app.signin import sign_in
+    from tests.app.test_admin import street_csv
+
+    monkeypatch.setenv("DATABASE_URL", pg_sample)
+    at = sign_in(new_app(), "admin@example.gov.uk", "admin", database_url=pg_sample).run()
+    at.switch_page("pages/admin.py").run()
+    assert_clean(at)
+    with read_only_database(pg_sample):
+        at.file_uploader[0].set_value(
+            [("2026-09-street.csv", street_csv("2026-09", ["SL0001"]), "text/csv")]).run()
+        at.button(key="admin_import").click().run()
+    assert not at.exception
+    message = messages(at)
+    assert "could not be completed" in message and "nothing was changed" in message.lower()
+    assert "internal error" not in message

@@ -20,7 +20,7 @@ from data_access import engine as eng
 from data_access import schema
 from kpis import disclosure
 from tests.app.markdown_text import as_shown
-from tests.app.signin import grant, sign_in
+from tests.app.signin import FAKE_AUTH, grant, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 FY = "2025/26"
@@ -91,9 +91,7 @@ def test_real_data_without_sign_in_shows_nothing_but_how_to_set_it_up(real_db):
 
 def test_signed_out_users_see_only_the_sign_in_button(real_db):
     at = app()
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
-                          "cookie_secret": "x", "client_id": "a", "client_secret": "b",
-                          "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    at.secrets["auth"] = dict(FAKE_AUTH)
     at.user = {"is_logged_in": False}
     at.run()
     assert not at.exception
@@ -113,9 +111,7 @@ def test_an_unknown_user_is_refused_and_the_refusal_is_logged(real_db):
 def test_demo_mode_never_wins_over_sign_in(sample_db_url):
     """With [auth] configured, synthetic data or not, nobody gets in without signing in."""
     at = app()
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
-                          "cookie_secret": "x", "client_id": "a", "client_secret": "b",
-                          "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    at.secrets["auth"] = dict(FAKE_AUTH)
     at.user = {"is_logged_in": False}
     at.run()
     assert [b.label for b in at.button] == ["Sign in"] and not at.metric

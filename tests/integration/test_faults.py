@@ -27,6 +27,7 @@ from tests.conftest import build_sample, throwaway_postgres
 from tests.fault_support import (
     TcpProxy, closed_port, read_only_database, read_only_folder, server_of, street_csv, with_port,
 )
+from tests.integration.test_database import _incident_count
 
 
 def snapshot(url: str) -> dict:
@@ -130,15 +131,6 @@ def test_postgres_stopping_during_an_import_leaves_nothing_and_says_so(pg_sample
 
 # --- a database that refuses writes ----------------------------------------------------------
 
-def count_incidents_read_only(url: str) -> int:
-    engine = eng.reader_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(schema.incidents)).scalar_one()
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.postgres
 def test_a_read_only_postgres_database_refuses_an_import_and_still_reads(pg_sample, tmp_path,
                                                                           capsys):
@@ -150,7 +142,7 @@ def test_a_read_only_postgres_database_refuses_an_import_and_still_reads(pg_samp
         message = str(failure.value)
         assert "refuses writes" in message and "read-only transaction" in message
         assert "nothing was changed" in message
-        assert count_incidents_read_only(pg_sample) == before["counts"]["incidents"]
+        assert _incident_count(pg_sample) == before["counts"]["incidents"]
 
         # The command line: exit status 1 and one clear line, no traceback.
         assert load.main(["police-uk", str(csv), "--database-url", pg_sample, "--quiet"]) == 1
@@ -170,7 +162,7 @@ def test_a_read_only_duckdb_folder_refuses_an_import_and_still_reads(duck_copy, 
         message = str(failure.value)
         assert "refuses writes" in message and "nothing was changed" in message
         assert duckdb_files(duck_copy) == files
-        assert count_incidents_read_only(duck_copy) == before["counts"]["incidents"]
+        assert _incident_count(duck_copy) == before["counts"]["incidents"]
     assert snapshot(duck_copy) == before
     # Once the folder is writable again the same import goes through.
     summary = load.run_import("police-uk", [csv], url=duck_copy, loaded_by="test")

@@ -74,22 +74,33 @@ def withheld_map(period: Period) -> dict[str, frozenset[str]] | None:
         threshold=current.threshold, detail_lcsps=tuple(sorted(current.detail_lcsps)))
 
 
-def is_withheld(measure_key: str, period: Period, *, area_code: str, level: str,
-                lcsp: str | None) -> bool:
-    """True when this viewer may not see ``measure_key``'s figure for the area and period."""
-    current = rule()
+def _withheld(current: DisclosureRule, cells: dict[str, frozenset[str]] | None,
+              measure_key: str, area_code: str, level: str, lcsp: str | None) -> bool:
     if not current.applies(level=level, lcsp=lcsp):
         return False
-    cells = withheld_map(period)
     if cells is None:
         return True
     return area_code in cells.get(measure_key, frozenset())
 
 
+def is_withheld(measure_key: str, period: Period, *, area_code: str, level: str,
+                lcsp: str | None) -> bool:
+    """True when this viewer may not see ``measure_key``'s figure for the area and period."""
+    current = rule()
+    if not current.applies(level=level, lcsp=lcsp):
+        return False  # no need to look the period up
+    return _withheld(current, withheld_map(period), measure_key, area_code, level, lcsp)
+
+
 def withheld_codes(measure_key: str, period: Period, *, level: str, codes, lcsp_of) -> list[bool]:
-    """:func:`is_withheld` for many areas of one level; ``lcsp_of`` maps area code to LCSP."""
-    return [is_withheld(measure_key, period, area_code=c, level=level, lcsp=lcsp_of(c))
-            for c in codes]
+    """:func:`is_withheld` for many areas of one level; ``lcsp_of`` maps area code to LCSP.
+
+    The rule and the period's withheld cells are read once (each cache hit unpickles a copy),
+    not once per area.
+    """
+    current = rule()
+    cells = withheld_map(period) if level != "partnership" else None
+    return [_withheld(current, cells, measure_key, c, level, lcsp_of(c)) for c in codes]
 
 
 def sensitive_categories() -> frozenset[tuple[str, str]]:
